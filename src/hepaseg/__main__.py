@@ -1,0 +1,7 @@
+"""``python -m hepaseg`` is the ``hepaseg`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

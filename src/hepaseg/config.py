@@ -1,0 +1,200 @@
+"""Configuration: one frozen dataclass per pipeline stage, presets, and a JSON round-trip.
+
+A variant of the method is a new configuration value, never a subclass. ``Config.to_json`` /
+``Config.from_json`` store the full configuration beside every model, so a model folder says
+exactly how it was made. The values follow ``shared/METHOD.md``; units are in the field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+Size3 = tuple[int, int, int]  # (x, y, z) voxels
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """METHOD.md section 2: in-plane resampling and liver-percentile normalisation."""
+
+    inplane_spacing_mm: float = 1.0
+    percentile_low: float = 2.0  # mapped to 0
+    percentile_high: float = 98.0  # mapped to 1; values outside are not clipped
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """METHOD.md section 4: the anisotropic U-Net (aU-Net) and its variants.
+
+    ``kernel`` is the main convolution (two per block, both paths); ``z_convs[l]`` extra
+    (1, 1, 3) convolutions per block at level ``l``; ``pools[l]`` the pooling from level l to l+1.
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    kernel: Size3 = (3, 3, 1)
+    z_convs: tuple[int, ...] = (0, 0, 1, 1, 1)
+    pools: tuple[Size3, ...] = ((2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 2, 1))
+    dropout: float = 0.5
+    in_channels: int = 1
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """METHOD.md section 3: patch sampling (output size; the input size follows from the model)."""
+
+    output_size: Size3 = (52, 52, 32)
+    tumor_fraction: float = 0.9  # share of patches with a tumour voxel in the output region
+    loss_dilation_mm: float = 10.0  # liver weight mask: in-plane dilation
+    loss_dilation_slices: int = 1  # liver weight mask: dilation along z
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """METHOD.md section 3: flips, contrast alpha ~ U[lo, hi), brightness beta ~ N(0, sd)."""
+
+    flip_probability: float = 0.5
+    contrast_range: tuple[float, float] = (0.75, 1.25)
+    brightness_sd: float = 0.25
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """METHOD.md section 5: one training run."""
+
+    iterations: int = 80_000
+    batch_size: int = 2
+    learning_rate: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-7
+    validate_every: int = 500
+    rater: str = "R1"
+    mixed_precision: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # channels-last 3D memory format on CUDA
+    compile: bool = True  # torch.compile on CUDA where it works
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """METHOD.md section 6: successive halving over seeds (A1)."""
+
+    runs: int = 16
+    min_iterations: int = 5_000
+    max_iterations: int = 80_000
+    eta: int = 2
+    first_seed: int = 0
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """METHOD.md section 7: tiled prediction and post-processing."""
+
+    tile_output_size: Size3 = (244, 244, 96)
+    threshold: float = 0.5
+    restrict_to_liver: bool = True
+    border_opening: bool = True
+    border_erosion_size: int = 7  # in-plane kernel, voxels of the 1 mm grid
+    opening_size: int = 3  # in-plane kernel
+    tta: bool = False
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """METHOD.md section 8: evaluation against several raters."""
+
+    phi_alpha: float = 0.1
+    detection_dice_threshold: float = 0.2
+    connectivity: int = 26
+    fdr: float = 0.05
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides a result. ``preset`` names where it came from."""
+
+    preset: str = "paper"
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    patch: PatchConfig = field(default_factory=PatchConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **stages: Any) -> Config:
+        """A copy with whole stages replaced, e.g. ``cfg.replace(train=...)``."""
+        return dataclasses.replace(self, **stages)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Rebuild a (nested) frozen dataclass from plain JSON values; lists become tuples."""
+    if not isinstance(data, dict):
+        raise InputError(None, f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InputError(None, f"{where}: unknown field(s) {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        else:
+            kwargs[name] = _tuples(value)
+    return cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def paper_config() -> Config:
+    """The method as METHOD.md writes it."""
+    return Config()
+
+
+def demo_config() -> Config:
+    """The same code at a size that trains a useful model in minutes on 2 CPU cores."""
+    return Config(
+        preset="demo",
+        preprocess=PreprocessConfig(inplane_spacing_mm=2.0),
+        model=ModelConfig(
+            widths=(8, 16, 32, 64),
+            z_convs=(0, 0, 1, 1),
+            pools=((2, 2, 1), (2, 2, 1), (2, 2, 1)),
+            dropout=0.1,
+        ),
+        patch=PatchConfig(output_size=(36, 36, 12)),
+        train=TrainConfig(iterations=1500, validate_every=250, mixed_precision=False, compile=False),
+        select=SelectConfig(runs=4, min_iterations=375, max_iterations=1500),
+        infer=InferConfig(tile_output_size=(96, 96, 32)),
+    )
+
+
+PRESETS = {"paper": paper_config, "demo": demo_config}
+
+
+def preset(name: str) -> Config:
+    """The named preset (``paper`` or ``demo``)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise InputError(None, f"unknown preset {name!r} (choose from {', '.join(PRESETS)})") from None

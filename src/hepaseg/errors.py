@@ -1,0 +1,17 @@
+"""Errors that reach the user as one line (``path: problem``) and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input from the user: a file that is missing, unreadable or inconsistent.
+
+    The CLI prints ``error: <path>: <message>`` and exits with code 2.
+    """
+
+    def __init__(self, path: str | Path | None, message: str) -> None:
+        self.path = None if path is None else str(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
