@@ -15,3 +15,7 @@ class InputError(Exception):
         self.path = None if path is None else str(path)
         self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+    def __reduce__(self):
+        # Keep (path, message) across process boundaries (worker pools pickle exceptions).
+        return (type(self), (self.path, self.message))
