@@ -150,3 +150,17 @@ def test_read_errors_name_the_file(tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(InputError, match="no DICOM series"):
         read_volume(tmp_path / "empty_dir")
+
+
+def test_atomic_writes_leave_no_temporary_and_use_normal_permissions(tmp_path):
+    import os
+
+    from hepaseg.atomic import FILE_MODE, atomic_path, write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == FILE_MODE
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "b.nii.gz") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
