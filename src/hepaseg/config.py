@@ -40,6 +40,8 @@ class ModelConfig:
     pools: tuple[Size3, ...] = ((2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 2, 1))
     dropout: float = 0.5
     in_channels: int = 1
+    bn_momentum: float = 0.01  # torch convention; Keras' default momentum 0.99, as the paper's stack used
+    bn_eps: float = 1e-3  # Keras' default
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-7
     validate_every: int = 500
+    log_every: int = 50  # iterations per line of the training log
     rater: str = "R1"
     mixed_precision: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # channels-last 3D memory format on CUDA
+    channels_last: bool = True  # channels-last 3D memory format (faster on CUDA and x86 CPUs)
     compile: bool = True  # torch.compile on CUDA where it works
 
 
@@ -185,7 +188,7 @@ def demo_config() -> Config:
         patch=PatchConfig(output_size=(36, 36, 12)),
         train=TrainConfig(iterations=1500, validate_every=250, mixed_precision=False, compile=False),
         select=SelectConfig(runs=4, min_iterations=375, max_iterations=1500),
-        infer=InferConfig(tile_output_size=(96, 96, 32)),
+        infer=InferConfig(tile_output_size=(92, 92, 32)),
     )
 
 

@@ -1,0 +1,167 @@
+"""Training checkpoints and the model folder.
+
+A run folder holds ``checkpoint.pt`` (everything a resume needs) and ``model/`` (everything
+``predict`` needs). Both are written atomically. The checkpoint is ``torch.save`` of plain dicts,
+tensors, numbers and strings, read back with ``torch.load(weights_only=True)``: no pickled code.
+
+``model/`` holds ``weights.safetensors`` (the best validated state), ``config.json`` (the full
+``Config``), ``model.json`` (format version, seed, best iteration and Jaccard, validation history)
+and ``train_log.jsonl`` (the training log).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path, write_json, write_text
+from .config import Config
+from .errors import InputError
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "hepaseg-checkpoint"
+CHECKPOINT_VERSION = 1
+MODEL_DIR = "model"
+MODEL_FORMAT = "hepaseg-model"
+MODEL_VERSION = 1
+WEIGHTS = "weights.safetensors"
+CONFIG = "config.json"
+INFO = "model.json"
+LOG = "train_log.jsonl"
+
+
+# --- random number generators ------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """The torch (CPU and every CUDA device) and Python generator states."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` returned (CUDA states only where devices are present)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+# --- checkpoint --------------------------------------------------------------------------------
+
+
+def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (plain containers of tensors / numbers / strings) to ``run_dir/checkpoint.pt``."""
+    path = Path(run_dir) / CHECKPOINT
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint``.
+
+    Raises:
+        InputError: the file is unreadable, truncated, not a hepaseg checkpoint, or of another version.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(path, "checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for damaged or foreign files
+        raise InputError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(path, "not a hepaseg training checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise InputError(path, f"checkpoint version {state.get('version')} is not supported "
+                               f"(this hepaseg reads version {CHECKPOINT_VERSION})")
+    return state
+
+
+# --- model folder ------------------------------------------------------------------------------
+
+
+def model_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / MODEL_DIR
+
+
+def write_model_info(folder: str | Path, config: Config, info: dict[str, Any]) -> None:
+    """Write ``config.json`` and ``model.json`` (``info`` plus the format and version)."""
+    folder = Path(folder)
+    write_text(folder / CONFIG, config.to_json())
+    write_json(folder / INFO, {"format": MODEL_FORMAT, "version": MODEL_VERSION, **info})
+
+
+def write_weights(folder: str | Path, state: dict[str, torch.Tensor]) -> None:
+    """Write a state dict as ``weights.safetensors``."""
+    from safetensors.torch import save_file
+
+    with atomic_path(Path(folder) / WEIGHTS) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+
+
+def read_model_info(folder: str | Path) -> tuple[Config, dict[str, Any]]:
+    """The ``Config`` and ``model.json`` of a model folder.
+
+    Raises:
+        InputError: missing files, another format or version, or an unreadable configuration.
+    """
+    folder = Path(folder)
+    info_path, config_path = folder / INFO, folder / CONFIG
+    if not info_path.is_file() or not config_path.is_file():
+        raise InputError(folder, f"not a hepaseg model folder (needs {INFO} and {CONFIG})")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(info_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+        raise InputError(info_path, "not a hepaseg model description")
+    if info.get("version") != MODEL_VERSION:
+        raise InputError(info_path, f"model format version {info.get('version')} is not supported "
+                                    f"(this hepaseg reads version {MODEL_VERSION})")
+    try:
+        config = Config.from_json(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(config_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (InputError, TypeError) as exc:
+        raise InputError(config_path, f"incompatible configuration ({exc})") from None
+    return config, info
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+    """The trained network (eval mode, on ``device``) and its configuration from a model folder.
+
+    Raises:
+        InputError: the folder is missing, incomplete, of another version, or its weights do not
+            fit its configuration.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .model import UNet
+
+    folder = Path(folder)
+    config, _ = read_model_info(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise InputError(folder, f"has no {WEIGHTS} (the run has not validated yet)")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise InputError(weights, f"unreadable weights ({exc})") from None
+    net = UNet(config.model)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(weights, f"weights do not fit {CONFIG} ({first})") from None
+    return net.to(device).eval(), config

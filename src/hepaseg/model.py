@@ -1,0 +1,234 @@
+"""The anisotropic U-Net (aU-Net, METHOD.md section 4), its variants and its shape arithmetic.
+
+Tensors are (N, C, X, Y, Z); sizes are (x, y, z) voxels. Every convolution is unpadded ("valid"),
+so the output patch is smaller than the input patch and centred in it: ``input_size(cfg, out)``
+gives the input for a wanted output, ``output_size(cfg, inp)`` the reverse. For the default
+configuration 236 x 236 x 72 <-> 52 x 52 x 32 (margin 92 / 92 / 20 voxels per side).
+
+A block at level ``l`` is ``2 x (conv(kernel) + BN + ReLU)`` followed by ``z_convs[l] x
+(conv(1, 1, 3) + BN + ReLU)``, on both paths. Down: max pooling by ``pools[l]``; up: transposed
+convolution with kernel = stride = ``pools[l]`` halving the features, concatenation with the
+centre-cropped skip features. Dropout (``dropout``, element-wise) follows the bottom block and
+precedes every up-path block. Convolution kernels are Glorot-uniform, biases zero, batch norm with
+momentum 0.99 / epsilon 1e-3 (the Keras defaults of the paper's stack; configurable).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig, Size3
+from .errors import InputError
+
+Z_KERNEL = (1, 1, 3)
+
+
+def _shrink(cfg: ModelConfig, level: int, axis: int) -> int:
+    """Voxels one block at ``level`` removes along ``axis`` (both sides together)."""
+    z_extra = (Z_KERNEL[axis] - 1) * cfg.z_convs[level]
+    return 2 * (cfg.kernel[axis] - 1) + z_extra
+
+
+def _axis_output(cfg: ModelConfig, axis: int, n: int) -> int | None:
+    """Output length along ``axis`` for input length ``n``, or None if ``n`` is not a valid input."""
+    levels = len(cfg.widths)
+    skips = []
+    for level in range(levels - 1):
+        n -= _shrink(cfg, level, axis)
+        pool = cfg.pools[level][axis]
+        if n < 1 or n % pool:
+            return None
+        skips.append(n)
+        n //= pool
+    n -= _shrink(cfg, levels - 1, axis)
+    if n < 1:
+        return None
+    for level in reversed(range(levels - 1)):
+        n *= cfg.pools[level][axis]
+        crop = skips[level] - n
+        if crop < 0 or crop % 2:
+            return None
+        n -= _shrink(cfg, level, axis)
+        if n < 1:
+            return None
+    return n
+
+
+def _axis_input(cfg: ModelConfig, axis: int, out: int) -> int | None:
+    """Input length along ``axis`` for output length ``out``, or None if ``out`` is not reachable."""
+    levels = len(cfg.widths)
+    n = out
+    for level in range(levels - 1):
+        n += _shrink(cfg, level, axis)
+        pool = cfg.pools[level][axis]
+        if n % pool:
+            return None
+        n //= pool
+    n += _shrink(cfg, levels - 1, axis)
+    for level in reversed(range(levels - 1)):
+        n = n * cfg.pools[level][axis] + _shrink(cfg, level, axis)
+    return n if _axis_output(cfg, axis, n) == out else None
+
+
+def check_config(cfg: ModelConfig) -> None:
+    """Raise InputError if the configuration's lists do not fit together."""
+    levels = len(cfg.widths)
+    problems = []
+    if levels < 1 or any(w < 1 for w in cfg.widths):
+        problems.append("widths must be one or more positive numbers")
+    if len(cfg.z_convs) != levels:
+        problems.append(f"z_convs needs {levels} entries (one per level), got {len(cfg.z_convs)}")
+    if len(cfg.pools) != levels - 1:
+        problems.append(f"pools needs {levels - 1} entries (one per transition), got {len(cfg.pools)}")
+    if any(k < 1 or k % 2 == 0 for k in cfg.kernel):
+        problems.append(f"kernel sizes must be odd, got {cfg.kernel}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        problems.append(f"dropout must lie in [0, 1), got {cfg.dropout}")
+    if problems:
+        raise InputError(None, "model config: " + "; ".join(problems))
+
+
+def output_size(cfg: ModelConfig, input_size: Size3) -> Size3:
+    """Output patch size for an input patch size; InputError if the input size is not valid."""
+    check_config(cfg)
+    out = tuple(_axis_output(cfg, a, int(n)) for a, n in enumerate(input_size))
+    if None in out:
+        raise InputError(None, f"input size {tuple(input_size)} is not valid for this network "
+                               f"(try input_size(cfg, valid_output_size(cfg, ...)))")
+    return out  # type: ignore[return-value]
+
+
+def input_size(cfg: ModelConfig, output_size: Size3) -> Size3:
+    """Input patch size that yields exactly ``output_size``; InputError if none does."""
+    check_config(cfg)
+    inp = tuple(_axis_input(cfg, a, int(n)) for a, n in enumerate(output_size))
+    if None in inp:
+        near = valid_output_size(cfg, output_size)
+        raise InputError(None, f"output size {tuple(output_size)} is not reachable by this network "
+                               f"(nearest smaller valid size: {near})")
+    return inp  # type: ignore[return-value]
+
+
+def margins(cfg: ModelConfig, output_size: Size3) -> Size3:
+    """Context voxels per side around an output patch: (input - output) / 2 along each axis."""
+    inp = input_size(cfg, output_size)
+    return tuple((i - o) // 2 for i, o in zip(inp, output_size))  # type: ignore[return-value]
+
+
+def valid_output_size(cfg: ModelConfig, wanted: Size3) -> Size3:
+    """The largest valid output size <= ``wanted`` along each axis (the smallest one if none is)."""
+    check_config(cfg)
+    sizes = []
+    for axis, n in enumerate(wanted):
+        m = max(int(n), 1)
+        while m > 1 and _axis_input(cfg, axis, m) is None:
+            m -= 1
+        while _axis_input(cfg, axis, m) is None:
+            m += 1
+        sizes.append(m)
+    return tuple(sizes)  # type: ignore[return-value]
+
+
+def pool_factor(cfg: ModelConfig) -> Size3:
+    """Product of the poolings per axis: tiles must start on this lattice for exact tiling."""
+    factor = [1, 1, 1]
+    for pool in cfg.pools:
+        factor = [f * p for f, p in zip(factor, pool)]
+    return tuple(factor)  # type: ignore[return-value]
+
+
+# --- variants (configuration values, not subclasses) -------------------------------------------
+
+
+def aunet_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
+    """The paper's aU-Net (METHOD.md section 4): 3x3x1 convolutions, one 1x1x3 per block in levels 3-5."""
+    return ModelConfig(widths=widths, dropout=dropout)
+
+
+def unet2d_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
+    """A 2D U-Net: 3x3x1 convolutions, no z convolution, no pooling in z (use output z = 1)."""
+    levels = len(widths)
+    return ModelConfig(widths=widths, kernel=(3, 3, 1), z_convs=(0,) * levels,
+                       pools=((2, 2, 1),) * (levels - 1), dropout=dropout)
+
+
+def unet3d_config(widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.5) -> ModelConfig:
+    """An isotropic 3D U-Net: 3x3x3 convolutions, 2x2x2 pooling, no extra z convolution."""
+    levels = len(widths)
+    return ModelConfig(widths=widths, kernel=(3, 3, 3), z_convs=(0,) * levels,
+                       pools=((2, 2, 2),) * (levels - 1), dropout=dropout)
+
+
+# --- network -----------------------------------------------------------------------------------
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: Size3, cfg: ModelConfig) -> list[nn.Module]:
+    bn = nn.BatchNorm3d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
+    return [nn.Conv3d(c_in, c_out, kernel), bn, nn.ReLU(inplace=True)]
+
+
+def _block(c_in: int, c_out: int, level: int, cfg: ModelConfig) -> nn.Sequential:
+    layers = _conv_bn_relu(c_in, c_out, cfg.kernel, cfg) + _conv_bn_relu(c_out, c_out, cfg.kernel, cfg)
+    for _ in range(cfg.z_convs[level]):
+        layers += _conv_bn_relu(c_out, c_out, Z_KERNEL, cfg)
+    return nn.Sequential(*layers)
+
+
+def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """The centre ``size`` (x, y, z) of a (N, C, X, Y, Z) tensor."""
+    starts = [(d - s) // 2 for d, s in zip(x.shape[2:], size)]
+    return x[:, :, starts[0]:starts[0] + size[0], starts[1]:starts[1] + size[1], starts[2]:starts[2] + size[2]]
+
+
+class UNet(nn.Module):
+    """The aU-Net and its variants, built from a ``ModelConfig``.
+
+    ``forward`` maps (N, in_channels, X, Y, Z) with a valid input size (see ``input_size``) to
+    one logit per output voxel, (N, 1, x, y, z).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        check_config(cfg)
+        self.config = cfg
+        w, levels = cfg.widths, len(cfg.widths)
+        self.down = nn.ModuleList()
+        c_in = cfg.in_channels
+        for level in range(levels - 1):
+            self.down.append(_block(c_in, w[level], level, cfg))
+            c_in = w[level]
+        self.pools = nn.ModuleList(nn.MaxPool3d(p, p) for p in cfg.pools)
+        self.bottom = _block(c_in, w[-1], levels - 1, cfg)
+        self.ups = nn.ModuleList(nn.ConvTranspose3d(w[level + 1], w[level], cfg.pools[level], cfg.pools[level])
+                                 for level in range(levels - 1))
+        self.up_blocks = nn.ModuleList(_block(2 * w[level], w[level], level, cfg) for level in range(levels - 1))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Conv3d(w[0], 1, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform kernels, zero biases (Keras defaults); BN weight 1, bias 0."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block, pool in zip(self.down, self.pools):
+            x = block(x)
+            skips.append(x)
+            x = pool(x)
+        x = self.dropout(self.bottom(x))
+        for level in reversed(range(len(self.ups))):
+            x = self.ups[level](x)
+            x = torch.cat([center_crop(skips[level], x.shape[2:]), x], dim=1)
+            x = self.up_blocks[level](self.dropout(x))
+        return self.head(x)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+

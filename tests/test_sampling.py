@@ -1,0 +1,96 @@
+"""Patch sampling: crops with padding, the liver weight mask, the 90/10 split, the sampler state."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from prepared_phantom import SPACING, make_cache
+
+from hepaseg.config import AugmentConfig, PatchConfig
+from hepaseg.preprocess import load_prepared
+from hepaseg.sampling import IMAGE_PAD_MODE, PatchSampler, crop, dilate_liver
+
+OUT, MARGIN = (8, 8, 4), (6, 6, 2)
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    root = make_cache(tmp_path_factory.mktemp("prep"), seed=1, n_train=2, n_val=0)
+    return load_prepared(root).split("train")
+
+
+def _sampler(cases, seed=0, **patch):
+    return PatchSampler(cases, "R1", OUT, MARGIN, PatchConfig(**patch), AugmentConfig(), np.random.default_rng(seed))
+
+
+def test_crop_inside_and_past_the_border():
+    vol = np.arange(5 * 6 * 4, dtype=np.float32).reshape(5, 6, 4)
+    assert np.array_equal(crop(vol, (1, 2, 0), (3, 3, 2)), vol[1:4, 2:5, 0:2])
+    padded = np.pad(vol, 3, mode="edge")
+    assert np.array_equal(crop(vol, (-3, 4, -1), (6, 5, 6), IMAGE_PAD_MODE), padded[0:6, 7:12, 2:8])
+    zeros = crop(vol, (-2, 0, 0), (4, 6, 4))
+    assert np.all(zeros[:2] == 0) and np.array_equal(zeros[2:], vol[:2])
+    with pytest.raises(ValueError, match="misses"):
+        crop(vol, (5, 0, 0), (2, 2, 2))
+
+
+def test_dilation_is_a_disc_in_plane_and_slices_in_z():
+    liver = np.zeros((9, 13, 5), np.uint8)
+    liver[4, 6, 2] = 1
+    d = dilate_liver(liver, (2.0, 1.0, 3.0), radius_mm=4.0, slices=1)
+    # in-plane distance sqrt((2 dx)^2 + dy^2) <= 4, on slices 1..3
+    expected = np.zeros_like(d)
+    for dx in range(-2, 3):
+        for dy in range(-4, 5):
+            if (2 * dx) ** 2 + dy**2 <= 16:
+                expected[4 + dx, 6 + dy, 1:4] = True
+    assert np.array_equal(d, expected)
+    assert not dilate_liver(np.zeros((3, 3, 3)), (1, 1, 1), 10.0, 1).any()
+
+
+def test_patch_contents(cases):
+    sampler = _sampler(cases)
+    for _ in range(20):
+        pos = sampler.draw_position()
+        image, target, weight = sampler.extract(pos)
+        case, start = pos.case, pos.out_start
+        assert image.shape == sampler.input_size and target.shape == weight.shape == OUT
+        full = np.pad(np.asarray(case.image), [(m + 20, m + 20) for m in MARGIN], mode="edge")
+        s = start + 20  # (start - margin) + (margin + 20)
+        assert np.array_equal(image, full[s[0]:s[0] + image.shape[0], s[1]:s[1] + image.shape[1],
+                                          s[2]:s[2] + image.shape[2]])
+        weight_full = dilate_liver(case.liver, SPACING, 10.0, 1)
+        assert np.array_equal(weight, crop(weight_full.astype(np.uint8), start, OUT))
+        assert np.array_equal(target, crop(np.asarray(case.tumor), start, OUT))
+
+
+def test_ninety_ten_split_and_what_each_patch_holds(cases):
+    sampler = _sampler(cases, seed=7)
+    n = 2000
+    positions = [sampler.draw_position() for _ in range(n)]
+    tumour_patches = sum(p.tumor_patch for p in positions)
+    sd = math.sqrt(n * 0.9 * 0.1)
+    assert abs(tumour_patches - 0.9 * n) < 4 * sd
+    for p in positions[:300]:
+        region = crop(np.asarray(p.case.tumor if p.tumor_patch else p.case.liver), p.out_start, OUT)
+        assert region.any()
+
+
+def test_all_liver_patches_without_tumour_fraction(cases):
+    sampler = _sampler(cases, tumor_fraction=0.0)
+    assert not any(sampler.draw_position().tumor_patch for _ in range(50))
+
+
+def test_state_round_trip_repeats_the_batches(cases):
+    sampler = _sampler(cases, seed=3)
+    sampler.next_batch(2)
+    state = sampler.state()
+    first = sampler.next_batch(2)
+    assert first.sampler_state == sampler.state()
+    sampler.set_state(state)
+    again = sampler.next_batch(2)
+    assert np.array_equal(first.image, again.image) and np.array_equal(first.weight, again.weight)
+    assert first.augment == again.augment
+    assert first.image.shape == (2, 1, *sampler.input_size) and first.target.shape == (2, 1, *OUT)

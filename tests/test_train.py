@@ -1,0 +1,182 @@
+"""Training runs on the CPU: learning, bit-identical resume, checkpoint and model-folder errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from prepared_phantom import make_cache, one_torch_thread  # noqa: F401 (autouse fixture)
+
+from hepaseg import train as train_module
+from hepaseg.checkpoint import CHECKPOINT, CONFIG, INFO, LOG, WEIGHTS, load_checkpoint, load_model, model_dir
+from hepaseg.cli import main
+from hepaseg.config import Config, ModelConfig, demo_config
+from hepaseg.errors import InputError
+from hepaseg.loss import masked_soft_dice_loss
+from hepaseg.model import UNet, margins
+from hepaseg.preprocess import load_prepared
+from hepaseg.sampling import PatchSampler
+from hepaseg.train import train_run
+
+
+def tiny_config(iterations: int = 10, validate_every: int = 4, learning_rate: float = 1e-3) -> Config:
+    base = demo_config()
+    return base.replace(
+        model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.1),
+        patch=replace(base.patch, output_size=(12, 12, 4)),
+        train=replace(base.train, iterations=iterations, validate_every=validate_every, log_every=2,
+                      learning_rate=learning_rate),
+        infer=replace(base.infer, tile_output_size=(24, 24, 8)),
+    )
+
+
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory):
+    return make_cache(tmp_path_factory.mktemp("prep"), seed=2, n_train=2, n_val=1)
+
+
+def _fixed_loss(cfg: Config, prep, state: dict) -> float:
+    """Loss of a network state on 6 fixed patches (eval mode, no augmentation)."""
+    out = cfg.patch.output_size
+    sampler = PatchSampler(load_prepared(prep).split("train"), "R1", out, margins(cfg.model, out), cfg.patch,
+                           cfg.augment, np.random.default_rng(99))
+    batch = sampler.next_batch(6)
+    net = UNet(cfg.model)
+    net.load_state_dict(state)
+    with torch.no_grad():
+        logits = net.eval()(torch.from_numpy(batch.image))
+    return masked_soft_dice_loss(logits, torch.from_numpy(batch.target), torch.from_numpy(batch.weight)).item()
+
+
+def test_training_lowers_the_loss(prep, tmp_path):
+    cfg = tiny_config(iterations=40, validate_every=20, learning_rate=1e-2)
+    result = train_run(prep, tmp_path / "run", cfg, seed=0, device="cpu", progress=False)
+    assert result.iterations_done == 40 and [i for i, _ in result.history] == [20, 40]
+    assert result.best_jaccard == max(j for _, j in result.history)
+    torch.manual_seed(0)
+    initial = UNet(cfg.model).state_dict()
+    final = load_checkpoint(tmp_path / "run" / CHECKPOINT)["model"]
+    assert _fixed_loss(cfg, prep, final) < _fixed_loss(cfg, prep, initial) - 0.05
+    folder = model_dir(tmp_path / "run")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([WEIGHTS, CONFIG, INFO, LOG])
+    net, loaded = load_model(folder)
+    assert loaded == cfg and not net.training
+    info = json.loads((folder / INFO).read_text())
+    assert info["best_jaccard"] == result.best_jaccard and info["seed"] == 0
+    log = [json.loads(line) for line in (folder / LOG).read_text().splitlines()]
+    assert [r["iteration"] for r in log if "loss" in r] == list(range(2, 41, 2))
+
+
+def _final_state(run) -> dict:
+    ck = load_checkpoint(run / CHECKPOINT)
+    return {"model": ck["model"], "optimizer": ck["optimizer"]["state"], "best": ck["best"],
+            "history": [(h["iteration"], h["jaccard"]) for h in ck["history"]], "sampler": ck["sampler"],
+            "iteration": ck["iteration"]}
+
+
+def _assert_identical(a: dict, b: dict) -> None:
+    assert a["iteration"] == b["iteration"] and a["history"] == b["history"] and a["sampler"] == b["sampler"]
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["best"]["state"]:
+        assert torch.equal(a["best"]["state"][key], b["best"]["state"][key]), key
+    for index, state in a["optimizer"].items():
+        for name, value in state.items():
+            assert torch.equal(value, b["optimizer"][index][name]), (index, name)
+
+
+def test_stopped_and_resumed_runs_end_bit_identical(prep, tmp_path, monkeypatch):
+    cfg = tiny_config(iterations=10, validate_every=4)
+    straight = train_run(prep, tmp_path / "a", cfg, seed=5, device="cpu", progress=False)
+
+    # stopped by the budget at iteration 6 (between validations), then continued
+    part = train_run(prep, tmp_path / "b", cfg, seed=5, until_iterations=6, device="cpu", progress=False)
+    assert part.iterations_done == 6 and len(part.history) == 1
+    resumed = train_run(prep, tmp_path / "b", cfg, seed=5, device="cpu", progress=False)
+    assert resumed.history == straight.history and resumed.best_jaccard == straight.best_jaccard
+
+    # Ctrl-C during iteration 7: it finishes, checkpoints, raises KeyboardInterrupt; then resumed
+    step, calls = train_module._Stepper._step, []
+
+    def interrupted_step(self, *args):
+        calls.append(1)
+        if len(calls) == 7:
+            signal.raise_signal(signal.SIGINT)
+        return step(self, *args)
+
+    monkeypatch.setattr(train_module._Stepper, "_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(prep, tmp_path / "c", cfg, seed=5, device="cpu", progress=False)
+    monkeypatch.setattr(train_module._Stepper, "_step", step)
+    assert load_checkpoint(tmp_path / "c" / CHECKPOINT)["iteration"] == 7
+    train_run(prep, tmp_path / "c", cfg, seed=5, device="cpu", progress=False)
+
+    reference = _final_state(tmp_path / "a")
+    _assert_identical(reference, _final_state(tmp_path / "b"))
+    _assert_identical(reference, _final_state(tmp_path / "c"))
+    for run in "bc":
+        assert (tmp_path / run / "model" / WEIGHTS).read_bytes() == (tmp_path / "a" / "model" / WEIGHTS).read_bytes()
+    log_a = [(r["iteration"], r["loss"]) for r in map(json.loads, (tmp_path / "a/model" / LOG).read_text().splitlines())
+             if "loss" in r]
+    log_b = [(r["iteration"], r["loss"]) for r in map(json.loads, (tmp_path / "b/model" / LOG).read_text().splitlines())
+             if "loss" in r]
+    assert log_a == log_b
+
+
+def test_bad_checkpoints_and_conflicting_runs_are_input_errors(prep, tmp_path):
+    cfg = tiny_config(iterations=4, validate_every=4)
+    run = tmp_path / "run"
+    train_run(prep, run, cfg, seed=1, until_iterations=2, device="cpu", progress=False)
+    with pytest.raises(InputError, match="already holds a training run"):
+        train_run(prep, run, cfg, seed=1, device="cpu", resume=False, progress=False)
+    with pytest.raises(InputError, match="seed 1, not 2"):
+        train_run(prep, run, cfg, seed=2, device="cpu", progress=False)
+    other = cfg.replace(augment=replace(cfg.augment, brightness_sd=0.1))
+    with pytest.raises(InputError, match="augment.brightness_sd"):
+        train_run(prep, run, other, seed=1, device="cpu", progress=False)
+
+    path = run / CHECKPOINT
+    good = path.read_bytes()
+    for content, message in [(good[: len(good) // 2], "corrupt or unreadable"), (b"not a checkpoint", "corrupt"),
+                             (None, "not a hepaseg training checkpoint")]:
+        if content is None:
+            torch.save({"weights": torch.zeros(3)}, path)
+        else:
+            path.write_bytes(content)
+        with pytest.raises(InputError, match=message) as info:
+            train_run(prep, run, cfg, seed=1, device="cpu", progress=False)
+        assert str(path) in str(info.value)
+
+
+def test_model_folder_errors(prep, tmp_path):
+    cfg = tiny_config(iterations=4, validate_every=4)
+    train_run(prep, tmp_path / "run", cfg, seed=0, device="cpu", progress=False)
+    folder = model_dir(tmp_path / "run")
+    with pytest.raises(InputError, match="not a hepaseg model folder"):
+        load_model(tmp_path / "nowhere")
+    bigger = cfg.replace(model=replace(cfg.model, widths=(4, 16)))
+    (folder / CONFIG).write_text(bigger.to_json())
+    with pytest.raises(InputError, match="weights do not fit"):
+        load_model(folder)
+    info = json.loads((folder / INFO).read_text())
+    (folder / INFO).write_text(json.dumps({**info, "version": 99}))
+    with pytest.raises(InputError, match="version 99"):
+        load_model(folder)
+
+
+def test_cli_trains_and_resumes(prep, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(prep), "-o", str(run), "--preset", "demo", "--iterations", "2", "--device", "cpu"]
+    assert main(args) == 0
+    assert "best validation Jaccard" in capsys.readouterr().out
+    assert (model_dir(run) / WEIGHTS).is_file()
+    net, config = load_model(model_dir(run))
+    assert config.preset == "demo" and config.train.iterations == 2
+    assert main(args) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main(["train", str(prep), "-o", str(run), "--resume", "--iterations", "3", "--device", "cpu"]) == 0
+    assert json.loads((model_dir(run) / INFO).read_text())["iterations_done"] == 3
