@@ -1,0 +1,99 @@
+"""Post-processing on tiny arrays; every expected result is derived by hand in the comments."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hepaseg.config import InferConfig
+from hepaseg.postprocess import border_opening, liver_border, postprocess, restrict_to_liver, threshold
+
+
+def _liver(n: int = 24, lo: int = 2, hi: int = 22, slices: int = 1) -> np.ndarray:
+    """An n x n x slices volume whose liver is the square [lo, hi)² in every slice."""
+    liver = np.zeros((n, n, slices), np.uint8)
+    liver[lo:hi, lo:hi, :] = 1
+    return liver
+
+
+def test_border_is_three_voxels_wide_for_a_7x7_erosion():
+    # Liver [2, 22)²: the 7 x 7 erosion keeps [5, 19)², so the border is rows / columns 2-4 and 19-21.
+    border = liver_border(_liver(), 7)
+    expected = _liver().astype(bool)
+    expected[5:19, 5:19] = False
+    np.testing.assert_array_equal(border, expected)
+    assert border.sum() == 20 * 20 - 14 * 14
+
+
+def test_border_counts_the_array_edge_as_outside():
+    # A liver filling the whole 8 x 8 slice: the erosion keeps only [3, 5)², everything else is border.
+    border = liver_border(np.ones((8, 8, 1), np.uint8), 7)
+    assert border.sum() == 64 - 4 and not border[3:5, 3:5].any()
+
+
+def test_thin_line_along_the_border_disappears():
+    liver = _liver()
+    tumor = np.zeros_like(liver)
+    tumor[2, 4:18, 0] = 1  # one voxel wide, on the liver's outermost row: all inside the border
+    assert border_opening(tumor, liver).sum() == 0
+
+
+def test_square_in_the_border_keeps_its_core_and_loses_its_spur():
+    liver = _liver()
+    tumor = np.zeros_like(liver)
+    tumor[8:13, 2:7, 0] = 1  # 5 x 5, touching the liver edge: columns 2-4 lie in the border
+    spur = np.zeros_like(liver)
+    spur[13:16, 3, 0] = 1  # a one-voxel-wide spur below it, inside the border (column 3)
+    out = border_opening(tumor | spur, liver)
+    # The 3 x 3 opening keeps the whole 5 x 5 square (it is a union of 3 x 3 squares) and drops the spur.
+    np.testing.assert_array_equal(out, tumor)
+
+
+def test_nothing_changes_outside_the_border():
+    liver = _liver()
+    tumor = np.zeros_like(liver)
+    tumor[12, 2:15, 0] = 1  # a thin line from the liver edge (column 2) into the interior
+    tumor[8, 8, 0] = 1  # a single voxel in the interior
+    out = border_opening(tumor, liver)
+    expected = tumor.copy()
+    expected[12, 2:5, 0] = 0  # only its part inside the border (columns 2-4) goes
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_opening_is_in_plane_only():
+    # A 5 x 5 tumour on one slice of a three-slice liver: a 3D opening would erase it (it is one
+    # slice thick); the in-plane opening keeps it. The erosion is per slice too: the middle slice's
+    # border is the same as in the others.
+    liver = _liver(slices=3)
+    tumor = np.zeros_like(liver)
+    tumor[2:7, 8:13, 1] = 1
+    np.testing.assert_array_equal(border_opening(tumor, liver), tumor)
+    border = liver_border(liver)
+    np.testing.assert_array_equal(border[..., 1], border[..., 0])
+
+
+def test_restriction_and_threshold():
+    prob = np.array([[[0.2], [0.5], [0.51], [0.9]]], np.float32)  # shape (1, 4, 1)
+    liver = np.array([[[1], [1], [1], [0]]], np.uint8)
+    np.testing.assert_array_equal(restrict_to_liver(prob, liver).ravel(), np.float32([0.2, 0.5, 0.51, 0.0]))
+    np.testing.assert_array_equal(threshold(prob, 0.5).ravel(), [0, 0, 1, 1])  # 0.5 itself is not tumour
+
+
+def test_postprocess_chain_and_switches():
+    liver = _liver()
+    prob = np.zeros(liver.shape, np.float32)
+    prob[2, 4:18, 0] = 0.9  # thin line in the border: removed by the opening
+    prob[10:13, 10:13, 0] = 0.8  # interior 3 x 3: kept
+    prob[0, 0, 0] = 0.99  # outside the liver: removed by the restriction
+    cfg = InferConfig()
+    kept = np.zeros_like(liver)
+    kept[10:13, 10:13, 0] = 1
+    np.testing.assert_array_equal(postprocess(prob, liver, cfg), kept)
+
+    no_opening = postprocess(prob, liver, dataclasses.replace(cfg, border_opening=False))
+    np.testing.assert_array_equal(no_opening, kept | (prob > 0.5) & (liver > 0))
+    no_restriction = postprocess(prob, liver, dataclasses.replace(cfg, restrict_to_liver=False))
+    assert no_restriction[0, 0, 0] == 1  # outside the liver there is no border either: it stays
+    high = postprocess(prob, liver, dataclasses.replace(cfg, threshold=0.85, border_opening=False))
+    assert high.sum() == 14 and high.dtype == np.uint8
