@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .atomic import write_json
+from .atomic import replace_dir, write_json
 from .config import PreprocessConfig
 from .dataset import Case, grid_mismatch, load_manifest
 from .errors import InputError
@@ -121,23 +121,11 @@ def save_prepared_case(cache_dir: str | Path, case_id: str, split: str, image: N
         rec = {"format": CACHE_FORMAT, "id": case_id, "split": split,
                "spacing": [float(s) for s in spacing], "raters": list(tumors), **(record or {})}
         write_json(tmp / RECORD, rec)
-        _replace_dir(tmp, root / case_id)
+        replace_dir(tmp, root / case_id)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return PreparedCase(case_id, split, root / case_id, tuple(float(s) for s in spacing), tuple(tumors))
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put folder ``new`` at ``target``, replacing an older one without a moment of absence of both."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def liver_percentiles(image: NDArray, liver: NDArray, low: float, high: float) -> tuple[float, float]:
