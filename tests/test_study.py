@@ -1,0 +1,98 @@
+"""The end-to-end study on a tiny synthetic cohort: every stage, the report, and --resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from hepaseg.cli import main
+from hepaseg.config import InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
+from hepaseg.errors import InputError
+from hepaseg.results import read_results
+from hepaseg.study import STATE, run_study
+from hepaseg.study_report import headline
+from hepaseg.synth import write_cohort
+
+STAGES = ("preprocess", "a2", "a1", "predict", "evaluate", "report")
+
+
+def _tiny_config():
+    cfg = demo_config()
+    return cfg.replace(
+        preprocess=PreprocessConfig(inplane_spacing_mm=4.0),
+        model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0),
+        patch=replace(cfg.patch, output_size=(8, 8, 4)),
+        train=replace(cfg.train, iterations=4, validate_every=2, log_every=2),
+        select=SelectConfig(runs=2, min_iterations=2, max_iterations=4, eta=2),
+        infer=InferConfig(tile_output_size=(40, 40, 12)))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return write_cohort(tmp_path_factory.mktemp("cohort"), seed=3, small=True, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def study(cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    result = run_study(cohort, out, _tiny_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
+    return out, result
+
+
+def test_study_runs_every_stage_and_writes_the_report(study, cohort):
+    out, result = study
+    record = json.loads((out / STATE).read_text())
+    assert all(record["stages"][s]["finished"] for s in STAGES)
+    assert set(result.stage_seconds) == set(STAGES) and result.skipped == ()
+    manifest = json.loads(cohort.read_text())
+    predicted = {c["id"] for c in manifest["cases"] if c["split"] in ("test", "unlabeled")}
+    for algorithm in ("A1", "A2"):
+        assert {p.name.removesuffix(".nii.gz") for p in (out / "preds" / algorithm).glob("*.nii.gz")} == predicted
+    results = read_results(result.evaluation)
+    assert results.info.algorithms == ("A1", "A2")
+    assert set(results.info.cases) == {c["id"] for c in manifest["cases"] if c["split"] == "test"}
+    page = result.report.read_text()
+    for text in ("The run: wall time per stage", "Figure 5", "Environment", "Table 1"):
+        assert text in page
+    assert record["stages"]["a1"]["facts"]["winner"] in (0, 1)
+    table = headline(result.evaluation)
+    assert "mean Dice vs raters" in table and ("beats" in table or "does NOT beat" in table)
+
+
+def test_existing_study_needs_resume(study, cohort):
+    out, _ = study
+    with pytest.raises(InputError, match="--resume"):
+        run_study(cohort, out, _tiny_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
+
+
+def test_resume_skips_finished_stages_and_reruns_what_a_change_touches(study, cohort):
+    out, first = study
+    report_mtime = first.report.stat().st_mtime_ns
+    again = run_study(cohort, out, _tiny_config(), resume=True, device="cpu", workers=1, progress=False,
+                      log=lambda s: None)
+    assert again.skipped == STAGES and again.stage_seconds == {}
+    assert first.report.stat().st_mtime_ns == report_mtime
+
+    changed = _tiny_config()
+    changed = changed.replace(evaluate=replace(changed.evaluate, detection_dice_threshold=0.3))
+    third = run_study(cohort, out, changed, resume=True, device="cpu", workers=1, progress=False,
+                      log=lambda s: None)
+    assert third.skipped == ("preprocess", "a2", "a1", "predict")
+    assert set(third.stage_seconds) == {"evaluate", "report"}
+
+
+def test_cli_study_with_a_config_file(cohort, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(_tiny_config().to_json())
+    code = main(["study", str(cohort), "-o", str(tmp_path / "s"), "--config", str(config), "--device", "cpu",
+                 "--workers", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "mean Dice vs raters" in out and f"report: {tmp_path / 's' / 'report.html'}" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": {"depth": 3}}')
+    assert main(["study", str(cohort), "-o", str(tmp_path / "t"), "--config", str(bad)]) == 2
+    assert "unknown field(s) depth" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
