@@ -98,4 +98,3 @@ def predict_with_config(net: Net, config: Config, image: NDArray, liver: NDArray
     tile = config.infer.tile_output_size
     return predict_volume(net, image, liver, tile, model_margins(config.model, tile), device,
                           align=pool_factor(config.model), amp=amp, channels_last=channels_last)
-

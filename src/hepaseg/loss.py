@@ -31,4 +31,3 @@ def masked_soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: to
     g = target.float() * weight
     intersection = (p * g).sum()
     return 1.0 - (2.0 * intersection + smooth) / (p.sum() + g.sum() + smooth)
-

@@ -39,6 +39,7 @@ from .runtime import (Prefetcher, batch_to_device, execution_mode, maybe_compile
 from .sampling import PatchSampler
 from .validation import validate
 
+
 @dataclass(frozen=True)
 class RunResult:
     """Where a run stands after ``train_run``.
