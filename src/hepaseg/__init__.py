@@ -2,21 +2,17 @@
 
 from .config import Config, demo_config, paper_config, preset
 from .errors import InputError
-from .evaluate import evaluate_dataset
-from .executors import LocalExecutor, RayExecutor
 from .io import Volume, read_volume, write_mask, write_volume
-from .lesions import Detection, detect
-from .metrics import dice, jaccard, phi
-from .postprocess import postprocess
-from .predict import Predictor
-from .predict_batch import predict_paths
-from .schedule import successive_halving
 
 __version__ = "0.1.0"
 
-# torch-based names, imported on first use so that ``import hepaseg`` stays light
+# imported on first use, so that ``import hepaseg`` loads neither torch nor the file-format and
+# image libraries (the GPU benchmark runs where some of them are not installed)
 _LAZY = {"RunResult": "train", "UNet": "model", "load_model": "checkpoint", "train_run": "train",
-         "run_selection": "select", "SelectionResult": "select"}
+         "run_selection": "select", "SelectionResult": "select", "evaluate_dataset": "evaluate",
+         "LocalExecutor": "executors", "RayExecutor": "executors", "Detection": "lesions", "detect": "lesions",
+         "dice": "metrics", "jaccard": "metrics", "phi": "metrics", "postprocess": "postprocess",
+         "Predictor": "predict", "predict_paths": "predict_batch", "successive_halving": "schedule"}
 
 
 def __getattr__(name: str):
