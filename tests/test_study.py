@@ -57,6 +57,8 @@ def test_study_runs_every_stage_and_writes_the_report(study, cohort):
     for text in ("The run: wall time per stage", "Figure 5", "Environment", "Table 1"):
         assert text in page
     assert record["stages"]["a1"]["facts"]["winner"] in (0, 1)
+    a2_info = json.loads((out / "a2" / "model" / "model.json").read_text())
+    assert a2_info["seed"] == 2, "A2 is an independent seed, after A1's seeds 0 and 1"
     table = headline(result.evaluation)
     assert "mean Dice vs raters" in table and ("beats" in table or "does NOT beat" in table)
 

@@ -189,10 +189,10 @@ def demo_config() -> Config:
             dropout=0.1,
         ),
         patch=PatchConfig(output_size=(36, 36, 12)),
-        # validate_every divides the selection budgets (250, 500, 1000), so every rung is ranked on
-        # a validation at its end; A2 (1000) + A1 (2000) iterations fit make demo's 20 minutes
-        train=TrainConfig(iterations=1000, validate_every=250, mixed_precision=False, compile=False),
-        select=SelectConfig(runs=4, min_iterations=250, max_iterations=1000),
+        # validate_every divides the selection budgets (375, 750, 1500), so every rung is ranked on
+        # a validation at its end
+        train=TrainConfig(iterations=1500, validate_every=375, mixed_precision=False, compile=False),
+        select=SelectConfig(runs=4, min_iterations=375, max_iterations=1500),
         infer=InferConfig(tile_output_size=(96, 96, 32)),
     )
 

@@ -3,7 +3,7 @@
 Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it depends on:
 
 1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
-2. ``a2``: one training run (seed ``select.first_seed``) -> ``<out>/a2/model``.
+2. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
 3. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 4. ``predict``: both models on the test and unlabeled cases -> ``<out>/preds/{A1,A2}``.
 5. ``evaluate``: against every rater on the test split -> ``<out>/eval``.
@@ -156,12 +156,12 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
 
     def do_a2() -> dict[str, Any]:
-        result = train_run(prep, a2, config, seed=config.select.first_seed, device=device, resume=True,
+        result = train_run(prep, a2, config, seed=a2_seed(config), device=device, resume=True,
                            progress=progress)
         return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard,
                 "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
-    a2_fp = _hash(prep_fp, training, config.select.first_seed)
+    a2_fp = _hash(prep_fp, training, a2_seed(config))
     stage("a2", a2_fp, do_a2, stale=(a2,))
 
     def do_a1() -> dict[str, Any]:
@@ -203,6 +203,12 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
     timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
     stage("report", _hash(evaluate_fp, timings), do_report)
     return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
+
+
+def a2_seed(config: Config) -> int:
+    """A2's seed: the first one after A1's seeds, so that A2 is an independent draw and not one of
+    the runs A1 chooses from (with one of A1's seeds, A1 would contain A2 bit for bit on the CPU)."""
+    return config.select.first_seed + config.select.runs
 
 
 def _inputs_stamp(dataset) -> list:
