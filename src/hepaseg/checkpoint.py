@@ -79,12 +79,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(path, "checkpoint not found") from None
     except Exception as exc:  # torch raises many types for damaged or foreign files
         raise InputError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__})") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(path, "not a hepaseg training checkpoint")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise InputError(path, f"checkpoint version {state.get('version')} is not supported "
-                               f"(this hepaseg reads version {CHECKPOINT_VERSION})")
+    _require_format(path, state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint")
     return state
+
+
+def _require_format(path: Path, data: Any, fmt: str, version: int, what: str) -> None:
+    """Raise InputError unless ``data`` is a dict of format ``fmt`` and version ``version``."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise InputError(path, f"not a hepaseg {what}")
+    if data.get("version") != version:
+        raise InputError(path, f"{what} version {data.get('version')} is not supported "
+                               f"(this hepaseg reads version {version})")
 
 
 # --- model folder ------------------------------------------------------------------------------
@@ -123,11 +128,7 @@ def read_model_info(folder: str | Path) -> tuple[Config, dict[str, Any]]:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(info_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-        raise InputError(info_path, "not a hepaseg model description")
-    if info.get("version") != MODEL_VERSION:
-        raise InputError(info_path, f"model format version {info.get('version')} is not supported "
-                                    f"(this hepaseg reads version {MODEL_VERSION})")
+    _require_format(info_path, info, MODEL_FORMAT, MODEL_VERSION, "model description")
     try:
         config = Config.from_json(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
