@@ -109,17 +109,24 @@ def to_original(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
 
     Returns float32 (``mask=False``) or uint8 0/1 (``mask=True``: linear, then >= 0.5).
     """
-    from nibabel.orientations import apply_orientation, ornt_transform
-
     out = np.asarray(array, dtype=np.float32)
     for axis in (0, 1):
-        n_out = grid.canonical_shape[axis]
-        coords = (np.arange(n_out) + 0.5) / grid.ratio[axis] - 0.5
-        out = resample_axis_linear(out, axis, coords)
-    back = ornt_transform(np.column_stack([np.arange(3), np.ones(3)]), grid.ornt)
-    original = apply_orientation(out, back)
-    original = np.ascontiguousarray(original)
+        out = resample_axis_linear(out, axis, canonical_coords(grid, axis))
+    original = from_canonical(out, grid)
     return (original >= 0.5).astype(np.uint8) if mask else original.astype(np.float32, copy=False)
+
+
+def canonical_coords(grid: GridMap, axis: int) -> NDArray[np.float64]:
+    """Fractional prepared-grid index of every canonical voxel along in-plane ``axis`` (0 or 1)."""
+    return (np.arange(grid.canonical_shape[axis]) + 0.5) / grid.ratio[axis] - 0.5
+
+
+def from_canonical(array: NDArray, grid: GridMap) -> NDArray:
+    """Undo the reorientation: an array on the canonical grid back in the file's voxel order."""
+    from nibabel.orientations import apply_orientation, ornt_transform
+
+    back = ornt_transform(np.column_stack([np.arange(3), np.ones(3)]), grid.ornt)
+    return np.ascontiguousarray(apply_orientation(array, back))
 
 
 def resample_axis_linear(array: NDArray, axis: int, coords: NDArray) -> NDArray:

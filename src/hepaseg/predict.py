@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from .config import Config, InferConfig, ModelConfig, PreprocessConfig, Size3
 from .dataset import grid_mismatch
 from .errors import InputError
-from .geometry import GridMap, resample_axis_linear
+from .geometry import GridMap, canonical_coords, from_canonical, resample_axis_linear
 from .io import Volume, read_volume
 from .lesion_table import Lesion, lesions
 from .postprocess import postprocess
@@ -340,18 +340,15 @@ def to_original_in_box(array: NDArray, grid: GridMap, box: tuple[NDArray, NDArra
     zero rim, or the volume edge) are computed; every other value is 0, as the full computation gives.
     Returns (i, j, k) float32 on the original grid.
     """
-    from nibabel.orientations import apply_orientation, ornt_transform
-
     lo = [max(0, int(box[0][a]) - 1) for a in (0, 1)]
     hi = [min(grid.prepared_shape[a], int(box[1][a]) + 1) for a in (0, 1)]
     part = np.asarray(array, dtype=np.float32)[lo[0]:hi[0], lo[1]:hi[1], :]
     region = [slice(None)] * 3
     for axis in (0, 1):
-        coords = (np.arange(grid.canonical_shape[axis]) + 0.5) / grid.ratio[axis] - 0.5
+        coords = canonical_coords(grid, axis)
         near = np.flatnonzero((coords > lo[axis] - 1) & (coords < hi[axis]))
         part = resample_axis_linear(part, axis, coords[near] - lo[axis])
         region[axis] = slice(int(near[0]), int(near[-1]) + 1)
     canonical = np.zeros(grid.canonical_shape, dtype=np.float32)
     canonical[tuple(region)] = part
-    back = ornt_transform(np.column_stack([np.arange(3), np.ones(3)]), grid.ornt)
-    return np.ascontiguousarray(apply_orientation(canonical, back))
+    return from_canonical(canonical, grid)

@@ -150,7 +150,7 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         summary = preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
         return {"done": summary.done, "skipped": summary.skipped}
 
-    stage("preprocess", _hash(manifest.read_text(encoding="utf-8"), cfg["preprocess"], _inputs_stamp(dataset)),
+    stage("preprocess", _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
           do_preprocess)
     prep_fp = _hash(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
@@ -211,11 +211,11 @@ def a2_seed(config: Config) -> int:
     return config.select.first_seed + config.select.runs
 
 
-def _inputs_stamp(dataset) -> list:
-    """Sizes and modification times of every input file: a cheap change detector."""
-    stamp = []
-    for case in dataset.cases:
-        for path in (case.image, case.liver, *case.tumor.values()):
-            files = sorted(path.iterdir()) if path.is_dir() else [path]
-            stamp.extend((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
-    return stamp
+def _input_fingerprints(dataset, config: Config) -> list[str]:
+    """Per case, the pre-processing fingerprint of its files (path, size, mtime) and configuration."""
+    from .preprocess import fingerprint
+
+    try:
+        return [fingerprint(case, config.preprocess) for case in dataset.cases]
+    except FileNotFoundError as exc:
+        raise InputError(exc.filename, "file not found") from exc
