@@ -73,6 +73,48 @@ def _run_check(args) -> int:
     return EXIT_BAD_INPUT if report.errors else 0
 
 
+# --- manifest ----------------------------------------------------------------------------------
+
+
+def _add_manifest(sub) -> None:
+    p = _subparser(sub, "manifest", "Write dataset.json for a folder with one sub-folder per case; splits "
+                   "drawn by seed or read from a CSV.",
+                   "hepaseg manifest my-cohort --raters R1,R2,R3 --seed 0 --val 0.1 --test 0.2\n"
+                   "  hepaseg manifest my-cohort --splits splits.csv -o my-cohort/dataset.json --force")
+    p.add_argument("folder", type=Path, help="cohort folder: <case id>/image.nii.gz (.nrrd, .mha, or a folder "
+                                             "image/ or dicom/ of one DICOM series), liver.*, tumor_<RATER>.*")
+    p.add_argument("-o", "--output", type=Path, metavar="MANIFEST", help="default FOLDER/dataset.json")
+    p.add_argument("--raters", metavar="R1,R2,...", help="take only these raters (default: every tumor_<RATER> "
+                                                         "name found, tumor_truth included)")
+    p.add_argument("--train-rater", default="R1", metavar="NAME",
+                   help="cases without this rater's mask are unlabeled (default R1)")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of the random split (default 0)")
+    p.add_argument("--val", type=float, metavar="F", help="fraction of labelled cases for validation (default 0.1)")
+    p.add_argument("--test", type=float, metavar="F", help="fraction of labelled cases for testing (default 0.2), "
+                                                           "drawn first from those with every rater")
+    p.add_argument("--splits", type=Path, metavar="CSV", help="columns case,split: fixes the splits instead "
+                                                              "(unlisted cases without the training rater's mask "
+                                                              "are unlabeled)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing manifest")
+    p.set_defaults(func=_run_manifest)
+
+
+def _run_manifest(args) -> int:
+    from .manifest import parse_raters, write_manifest
+
+    if args.splits is not None and (args.seed, args.val, args.test) != (None, None, None):
+        raise InputError(None, "give either --splits or --seed/--val/--test, not both")
+    written = write_manifest(
+        args.folder, args.output, force=args.force, raters=parse_raters(args.raters), train_rater=args.train_rater,
+        seed=0 if args.seed is None else args.seed, val=0.1 if args.val is None else args.val,
+        test=0.2 if args.test is None else args.test, splits_csv=args.splits)
+    for line in written.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(written.summary())
+    print(f"next: hepaseg check {written.path}")
+    return 0
+
+
 # --- preprocess --------------------------------------------------------------------------------
 
 
@@ -167,7 +209,7 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="run folder (gets checkpoint.pt and model/)")
     p.add_argument("--preset", default=None, help="configuration preset: paper or demo (default paper; "
                                                   "with --resume: the run's own)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0; with --resume: the run's own)")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0; with --resume: the run's own)")
     p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
                                                                 "(default: the preset's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -348,7 +390,8 @@ def _run_study(args) -> int:
 
 # --- main --------------------------------------------------------------------------------------
 
-_COMMANDS = (_add_synth, _add_check, _add_preprocess, _add_train, _add_evaluate, _add_report, _add_predict, _add_select, _add_study)
+_COMMANDS = (_add_synth, _add_manifest, _add_check, _add_preprocess, _add_train, _add_evaluate, _add_report,
+             _add_predict, _add_select, _add_study)
 
 
 def build_parser() -> argparse.ArgumentParser:

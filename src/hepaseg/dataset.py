@@ -24,7 +24,7 @@ from .errors import InputError
 from .io import Volume, read_volume
 
 SPLITS = ("train", "val", "test", "unlabeled")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # Grid tolerance between an image and its masks.
 SPACING_TOL_MM = 1e-3
@@ -158,7 +158,7 @@ def _parse_case(entry, index: int, root: Path, raters: set[str], where: str,
         problems.append(Problem("error", where, f"case #{index} is not an object"))
         return None
     case_id = entry.get("id")
-    if not isinstance(case_id, str) or not _SAFE_ID.match(case_id):
+    if not isinstance(case_id, str) or not SAFE_ID.match(case_id):
         problems.append(Problem("error", where, f"case #{index} has a missing or unsafe id {case_id!r}"))
         return None
     label = f"case {case_id!r}"
