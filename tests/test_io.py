@@ -61,13 +61,21 @@ def test_simpleitk_and_nibabel_agree_on_written_geometry(tmp_path, name):
     assert sitk.GetArrayFromImage(img)[4, 3, 2] == 1
 
 
-@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".MHA", ".NRRD", ".NII.GZ"])
 def test_itk_formats_round_trip(tmp_path, suffix):
+    """Upper-case suffixes too (scanner exports): one file, no stray header or data file beside it."""
     array = np.arange(7 * 6 * 5, dtype=np.int16).reshape(7, 6, 5)
     path = write_volume(array, AFFINES["oblique"], tmp_path / f"img{suffix}")
     vol = read_volume(path)
     np.testing.assert_array_equal(vol.array, array)
     np.testing.assert_allclose(vol.affine, AFFINES["oblique"], atol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == [f"img{suffix}"]
+
+
+def test_two_file_formats_are_not_written(tmp_path):
+    with pytest.raises(InputError, match="unknown output format"):
+        write_volume(np.zeros((2, 2, 2), np.uint8), np.eye(4), tmp_path / "img.mhd")
+    assert not list(tmp_path.iterdir())
 
 
 def test_write_mask_lands_on_source_grid(tmp_path):

@@ -63,7 +63,7 @@ def cohort(tmp_path):
                                        (-40.0, -30.0, 10.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
     _case(root, "p02", ("R1",), image=None, liver="liver.nrrd", tumor="Tumour_{}.nrrd", affine=dicom_affine)
     _case(root, "p02", ("R2",), image=None, liver=None, tumor="tumor_{}.nrrd", affine=dicom_affine)
-    _case(root, "p03", ("R1",), image="IMAGE.mha", liver="Liver.nii")
+    _case(root, "p03", ("R1",), image="IMAGE.MHA", liver="Liver.nii")
     _case(root, "p04", ())
     for case_id in ("p05", "p06", "p07"):
         _case(root, case_id)
@@ -110,7 +110,7 @@ def test_cli_writes_a_manifest_that_passes_check(cohort, capsys):
     p02 = manifest["cases"][1]
     assert p02["image"] == "p02/dicom"
     assert p02["tumor"] == {"R1": "p02/Tumour_R1.nrrd", "R2": "p02/tumor_R2.nrrd"}
-    assert manifest["cases"][2]["image"] == "p03/IMAGE.mha" and manifest["cases"][2]["liver"] == "p03/Liver.nii"
+    assert manifest["cases"][2]["image"] == "p03/IMAGE.MHA" and manifest["cases"][2]["liver"] == "p03/Liver.nii"
     assert manifest["cases"][3]["tumor"] == {}
 
     dataset = load_manifest(path)

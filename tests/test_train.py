@@ -180,3 +180,35 @@ def test_cli_trains_and_resumes(prep, tmp_path, capsys):
     assert "already holds a training run" in capsys.readouterr().err
     assert main(["train", str(prep), "-o", str(run), "--resume", "--iterations", "3", "--device", "cpu"]) == 0
     assert json.loads((model_dir(run) / INFO).read_text())["iterations_done"] == 3
+
+
+def test_weight_average_is_the_exponential_average_of_the_trained_states(prep, tmp_path):
+    """ema_decay d keeps e_1 = w_1, e_t = d e_(t-1) + (1 - d) w_t (weights and BN statistics) and leaves
+    training itself unchanged; the states w_t come from a run without averaging, stopped after each step."""
+    plain = tiny_config(iterations=3, validate_every=3)
+    trained = []
+    for until in (1, 2, 3):
+        train_run(prep, tmp_path / "plain", plain, seed=4, until_iterations=until, device="cpu", progress=False)
+        trained.append(load_checkpoint(tmp_path / "plain" / CHECKPOINT)["model"])
+    decay = 0.75
+    averaged = plain.replace(train=replace(plain.train, ema_decay=decay))
+    train_run(prep, tmp_path / "ema", averaged, seed=4, device="cpu", progress=False)
+    # the same run stopped after step 2 and resumed ends identical (the average is checkpointed)
+    train_run(prep, tmp_path / "ema2", averaged, seed=4, until_iterations=2, device="cpu", progress=False)
+    train_run(prep, tmp_path / "ema2", averaged, seed=4, device="cpu", progress=False)
+    run, resumed = load_checkpoint(tmp_path / "ema" / CHECKPOINT), load_checkpoint(tmp_path / "ema2" / CHECKPOINT)
+    kept, _ = load_model(model_dir(tmp_path / "ema"))
+    kept_state = kept.state_dict()
+    checked = 0
+    for key, final in trained[2].items():
+        assert torch.equal(run["model"][key], final), key
+        assert torch.equal(resumed["best"]["state"][key], run["best"]["state"][key]), key
+        if not final.is_floating_point():
+            continue
+        expected = trained[0][key].double()
+        for state in trained[1:]:
+            expected = decay * expected + (1 - decay) * state[key].double()
+        torch.testing.assert_close(kept_state[key].double(), expected, rtol=1e-5, atol=1e-6)
+        checked += 1
+    assert checked > 10
+    assert any(not torch.equal(kept_state[k], v) for k, v in trained[2].items() if v.is_floating_point())

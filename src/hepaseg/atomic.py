@@ -29,12 +29,12 @@ FILE_MODE = _file_mode()
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that is renamed onto it on success.
 
-    The temporary name keeps the full suffix (``.nii.gz``, ``.nrrd``) so that writers which
-    choose the format from the file name still work. On an exception the temporary file is removed.
+    The temporary name keeps the full suffix, lower-cased (``.nii.gz``, ``.nrrd``), so that writers
+    which choose the format from the file name still work. On an exception the temporary file is removed.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(target.suffixes) or ".tmp"
+    suffix = "".join(target.suffixes).lower() or ".tmp"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -73,9 +73,12 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-7
     validate_every: int = 500
+    # 0: validate and keep the trained weights (the paper); d > 0: an exponential moving average of
+    # weights and BN statistics, w_avg <- d * w_avg + (1 - d) * w after each step, is validated and kept
+    ema_decay: float = 0.0
     log_every: int = 50  # iterations per line of the training log
     rater: str = "R1"
-    mixed_precision: bool = True  # bf16 autocast on CUDA
+    mixed_precision: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 instructions (runtime.native_bf16)
     channels_last: bool = True  # channels-last 3D memory format (faster on CUDA and x86 CPUs)
     compile: bool = True  # torch.compile on CUDA where it works
 
@@ -189,10 +192,13 @@ def demo_config() -> Config:
             dropout=0.1,
         ),
         patch=PatchConfig(output_size=(36, 36, 12)),
-        # validate_every divides the selection budgets (375, 750, 1500), so every rung is ranked on
-        # a validation at its end
-        train=TrainConfig(iterations=1500, validate_every=375, mixed_precision=False, compile=False),
-        select=SelectConfig(runs=4, min_iterations=375, max_iterations=1500),
+        # validate_every divides the selection budgets (500, 1000, 2000), so every rung is ranked on
+        # a validation at its end; bf16 autocast where the CPU has bf16 instructions (2x faster). The
+        # validated and kept model is a moving average of the weights (decay 0.995, about the last 200
+        # steps): with batch size 2 the raw weights' test Dice swings by 0.1 between validations
+        train=TrainConfig(iterations=2000, validate_every=500, ema_decay=0.995, mixed_precision=True,
+                          compile=False),
+        select=SelectConfig(runs=4, min_iterations=500, max_iterations=2000),
         infer=InferConfig(tile_output_size=(96, 96, 32)),
     )
 

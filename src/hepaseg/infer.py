@@ -42,9 +42,9 @@ def tile_starts(lo: int, hi: int, tile: int, align: int) -> list[int]:
 
 
 def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``amp``; otherwise nothing."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` (CUDA or CPU) when ``amp``; otherwise nothing."""
+    if amp:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -61,7 +61,7 @@ def predict_volume(net: Net, image: NDArray, liver: NDArray, tile_output_size: S
         tile_output_size: (x, y, z) output voxels per tile (a valid output size of the network).
         margins: (x, y, z) context voxels per side.
         device: where ``net`` runs; align: tile-start lattice (``model.pool_factor``).
-        amp: bf16 autocast on CUDA; channels_last: feed channels-last 3D tensors.
+        amp: bf16 autocast; channels_last: feed channels-last 3D tensors.
 
     Returns:
         (x, y, z) float32 sigmoid probabilities, 0 outside the liver's bounding box.

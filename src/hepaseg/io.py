@@ -22,6 +22,9 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+# SimpleITK picks its reader by the suffix as written (".MHA" fails), so name it ourselves
+_ITK_IO = {".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
+WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")  # single-file formats (atomic writes)
 MASK_FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 
 
@@ -103,7 +106,7 @@ def _read_nifti(path: Path) -> tuple[NDArray, Affine]:
 def _read_itk(path: Path) -> tuple[NDArray, Affine]:
     import SimpleITK as sitk
 
-    return _from_sitk(sitk.ReadImage(str(path)))
+    return _from_sitk(sitk.ReadImage(str(path), imageIO=_ITK_IO[_suffix(path)]))
 
 
 def _read_dicom_series(folder: Path) -> tuple[NDArray, Affine]:
@@ -157,6 +160,8 @@ def write_volume(array: NDArray, affine: Affine, path: str | Path) -> Path:
     suffix = _suffix(p)
     if p.is_dir():
         raise InputError(p, "output path is a directory; give a file name ending in .nii.gz or .nrrd")
+    if suffix not in WRITE_SUFFIXES:
+        raise InputError(p, "unknown output format (use .nii.gz, .nii, .nrrd or .mha)")
     with atomic_path(p) as tmp:
         if suffix in NIFTI_SUFFIXES:
             import nibabel as nib
@@ -168,9 +173,7 @@ def write_volume(array: NDArray, affine: Affine, path: str | Path) -> Path:
         elif suffix in ITK_SUFFIXES:
             import SimpleITK as sitk
 
-            sitk.WriteImage(to_sitk(array, affine), str(tmp), useCompression=True)
-        else:
-            raise InputError(p, "unknown output format (use .nii.gz, .nii, .nrrd or .mha)")
+            sitk.WriteImage(to_sitk(array, affine), str(tmp), useCompression=True, imageIO=_ITK_IO[suffix])
     return p
 
 

@@ -239,7 +239,7 @@ class Predictor:
         self.channels_last = isinstance(net, torch.nn.Module)
         if self.channels_last:
             net = net.eval().to(memory_format=torch.channels_last_3d)
-        self.net = _cpu_bf16(net) if self.bf16 and self.device.type == "cpu" else net
+        self.net = net
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto", **infer: object) -> Predictor:
@@ -307,17 +307,6 @@ class Predictor:
             prob_original = to_original_in_box(prob, case.grid, box)
         table = lesions(case_id, original, prob_original, case.image.affine, self.config.evaluate.connectivity)
         return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0})
-
-
-def _cpu_bf16(net: Callable) -> Callable:
-    """``net`` under bf16 autocast on the CPU, returning float32 logits."""
-    import torch
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return net(x).float()
-
-    return run
 
 
 def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArray],

@@ -1,10 +1,11 @@
 """Where and how training runs: device choice, determinism, compilation, background batches.
 
 On the CPU, training is deterministic (``torch.use_deterministic_algorithms``), so a resumed run
-ends bit-identical to an uninterrupted one. On CUDA, speed comes first: bf16 autocast,
-``torch.compile`` where it works, cuDNN autotuning, and batches drawn by a background thread into
-pinned memory, so the GPU does not wait for data. Channels-last 3D tensors (a config switch) help
-on both.
+ends bit-identical to an uninterrupted one; bf16 autocast (``train.mixed_precision``) runs there
+only on CPUs with bf16 instructions (``native_bf16``), where it is about twice as fast. On CUDA,
+speed comes first: bf16 autocast, ``torch.compile`` where it works, cuDNN autotuning, and batches
+drawn by a background thread into pinned memory, so the GPU does not wait for data. Channels-last
+3D tensors (a config switch) help on both.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ def execution_mode(device: torch.device) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.backends.cudnn.benchmark = benchmark
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast pays on ``device``: CUDA with bf16 support, or a CPU with bf16 instructions.
+
+    On the CPU it looks for AVX512-BF16 or AMX-BF16 in ``/proc/cpuinfo`` (Linux); elsewhere, and on
+    CPUs that would emulate bf16 (slower than float32), the answer is False.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:

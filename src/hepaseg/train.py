@@ -35,7 +35,7 @@ from .loss import masked_soft_dice_loss
 from .model import UNet, margins
 from .preprocess import PreparedDataset, load_prepared
 from .runtime import (Prefetcher, batch_to_device, execution_mode, maybe_compile, memory_format,
-                      resolve_device, seed_everything, state_copy)
+                      native_bf16, resolve_device, seed_everything, state_copy)
 from .sampling import PatchSampler
 from .validation import validate
 
@@ -137,13 +137,16 @@ class _Run:
         self.net.to(dev, memory_format=self.fmt)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=tc.learning_rate, betas=tc.betas, eps=tc.eps,
                                           fused=dev.type == "cuda")
-        self.amp = tc.mixed_precision and dev.type == "cuda"
+        self.amp = tc.mixed_precision and native_bf16(dev)
+        self.ema = weight_average(self.net, tc.ema_decay)
         self.status = _Status()
         self.log = _Log(model_dir(run_dir) / LOG)
         if saved is not None:
             self.net.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
             self.sampler.set_state(saved["sampler"])
+            if self.ema is not None:
+                self.ema.load_state_dict(saved["ema"])
             set_rng_state(saved["rng"])
             best = saved["best"]
             self.status = _Status(saved["iteration"], best["jaccard"], best["iteration"], best["state"],
@@ -172,6 +175,8 @@ class _Run:
                 batch, host = batches.get()
                 image, target, weight = apply_batch(batch.augment, *batch_to_device(host, dev))
                 loss_sum += step(image.contiguous(memory_format=self.fmt), target, weight)
+                if self.ema is not None:
+                    self.ema.update_parameters(self.net)
                 loss_count += 1
                 status.iteration += 1
                 self.sampler_state = batch.sampler_state
@@ -191,16 +196,21 @@ class _Run:
         bar.close()
         return stop.requested
 
+    @property
+    def kept_net(self) -> torch.nn.Module:
+        """The network that is validated and kept: the trained one, or its weight average."""
+        return self.net if self.ema is None else self.ema.module
+
     def validate(self) -> None:
         """Validate, record the history, keep (and write) the best state."""
         status, t0 = self.status, time.perf_counter()
-        scores = validate(self.net, self.val_cases, self.config, self.dev, self.amp, self.config.train.channels_last)
+        scores = validate(self.kept_net, self.val_cases, self.config, self.dev, self.amp, self.config.train.channels_last)
         mean = sum(scores.values()) / len(scores)
         status.history.append({"iteration": status.iteration, "jaccard": mean, "cases": scores,
                                "seconds": time.perf_counter() - t0})
         if status.best_jaccard is None or mean > status.best_jaccard:
             status.best_jaccard, status.best_iteration = mean, status.iteration
-            status.best_state = state_copy(self.net)
+            status.best_state = state_copy(self.kept_net)
             write_weights(model_dir(self.run_dir), status.best_state)
         self.log.write({"iteration": status.iteration, "val_jaccard": mean, "best_jaccard": status.best_jaccard,
                         "best_iteration": status.best_iteration})
@@ -214,6 +224,7 @@ class _Run:
         save_checkpoint(self.run_dir, {
             "seed": self.seed, "config": self.config.to_dict(), "iteration": s.iteration,
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "sampler": self.sampler_state, "rng": rng_state(), "history": s.history,
             "train_seconds": s.train_seconds,
             "best": {"jaccard": s.best_jaccard, "iteration": s.best_iteration, "state": s.best_state},
@@ -226,6 +237,17 @@ class _Run:
         return {"seed": self.seed, "iterations_done": s.iteration, "best_iteration": s.best_iteration,
                 "best_jaccard": s.best_jaccard,
                 "train_seconds": s.train_seconds, "history": s.history}
+
+
+def weight_average(net: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``net``'s weights and buffers (None if ``decay`` is 0)."""
+    if decay <= 0:
+        return None
+    if decay >= 1:
+        raise InputError(None, f"train.ema_decay must lie in [0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 class _Stepper:
