@@ -65,10 +65,13 @@ def environment(device: str) -> list[list[str]]:
     import torch
 
     from . import __version__
+    from .runtime import native_bf16
 
     rows = [["hepaseg", __version__], ["python", platform.python_version()], ["torch", torch.__version__],
             ["numpy", numpy.__version__], ["scipy", scipy.__version__],
-            ["platform", platform.platform()], ["CPU cores", str(os.cpu_count())], ["device setting", device]]
+            ["platform", platform.platform()], ["CPU cores", str(os.cpu_count())],
+            ["CPU bf16 instructions (bf16 autocast on the CPU)", "yes" if native_bf16(torch.device("cpu")) else "no"],
+            ["device setting", device]]
     if torch.cuda.is_available():
         rows.append(["GPU", torch.cuda.get_device_name(0)])
     return rows
