@@ -8,6 +8,7 @@ import numpy as np
 
 from hepaseg.report.html import Section, image_html, render_page, table_html
 from hepaseg.report.overlays import disagreement_slice
+from hepaseg.report.summary import compare
 from hepaseg.report.tables import mean_sd, median, p_value
 from hepaseg.stats import PairedTest
 
@@ -51,3 +52,9 @@ def test_page_escapes_text_and_embeds_images():
                                  Section("img", image_html(b"\x89PNG", "fig"))])
     assert "A &amp; B" in page and "T&lt;1&gt;" in page and "&lt;b&gt;" in page
     assert 'src="data:image/png;base64,iVBORw=="' in page
+
+
+def test_comparison_names_the_better_one_with_its_value_first():
+    assert compare("mean Dice", "A1", "A2", 0.611, 0.625) == "A2 is better than A1 in mean Dice (0.625 vs 0.611)"
+    assert compare("mean Dice", "A1", "A2", 0.7, 0.6) == "A1 is better than A2 in mean Dice (0.700 vs 0.600)"
+    assert compare("phi", "A1", "A2", 0.5, 0.5002) == "A1 and A2 reach the same phi (0.500 vs 0.500)"

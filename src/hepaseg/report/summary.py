@@ -25,11 +25,12 @@ def _verdict(test: PairedTest | None, fdr: float) -> str:
             f"p = {test.p_adjusted:.4f} at FDR {fdr:g}, {test.n} cases")
 
 
-def _compare(name: str, first: str, second: str, a: float, b: float) -> str:
+def compare(name: str, first: str, second: str, a: float, b: float) -> str:
+    """"X is better than Y in <name> (x vs y)", the better one and its value first; or a tie."""
     if math.isclose(a, b, abs_tol=5e-4):
-        return f"{first} and {second} reach the same {name}"
-    better, worse = (first, second) if a > b else (second, first)
-    return f"{better} is better than {worse} in {name}"
+        return f"{first} and {second} reach the same {name} ({a:.3f} vs {b:.3f})"
+    (better, high), (worse, low) = sorted([(first, a), (second, b)], key=lambda item: -item[1])
+    return f"{better} is better than {worse} in {name} ({high:.3f} vs {low:.3f})"
 
 
 def summary_paragraphs(results: Results, tests: Sequence[PairedTest]) -> list[str]:
@@ -56,7 +57,7 @@ def summary_paragraphs(results: Results, tests: Sequence[PairedTest]) -> list[st
         a = _mean(results.values(table, field, first, rater))
         b = _mean(results.values(table, field, second, rater))
         test = find_test(tests, family, metric, test_rater)
-        lines.append(f"{_compare(label, first, second, a, b)} ({a:.3f} vs {b:.3f}); the difference is "
+        lines.append(f"{compare(label, first, second, a, b)}; the difference is "
                      f"{_verdict(test, fdr)}.")
     significant = [t for t in tests if t.significant]
     lines.append(f"{len(significant)} of {len(tests)} paired tests are significant after correction "
