@@ -212,3 +212,24 @@ def test_weight_average_is_the_exponential_average_of_the_trained_states(prep, t
         checked += 1
     assert checked > 10
     assert any(not torch.equal(kept_state[k], v) for k, v in trained[2].items() if v.is_floating_point())
+
+
+def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(prep, tmp_path, monkeypatch):
+    """mixed_precision trains under bf16 autocast on a CPU with bf16 instructions, else in float32."""
+    from hepaseg.runtime import native_bf16
+
+    cfg = tiny_config(iterations=2, validate_every=2)
+    fp32 = cfg.replace(train=replace(cfg.train, mixed_precision=False))
+    train_run(prep, tmp_path / "fp32", fp32, seed=1, device="cpu", progress=False)
+    reference = load_checkpoint(tmp_path / "fp32" / CHECKPOINT)["model"]
+
+    def trained(name: str) -> dict:
+        train_run(prep, tmp_path / name, cfg, seed=1, device="cpu", progress=False)
+        return load_checkpoint(tmp_path / name / CHECKPOINT)["model"]
+
+    native = native_bf16(torch.device("cpu"))
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
+    assert all(torch.equal(v, reference[k]) for k, v in trained("no-bf16-cpu").items())
+    monkeypatch.undo()
+    if native:
+        assert not all(torch.equal(v, reference[k]) for k, v in trained("bf16-cpu").items())
