@@ -102,12 +102,12 @@ def _add_manifest(sub) -> None:
 def _run_manifest(args) -> int:
     from .manifest import parse_raters, write_manifest
 
-    if args.splits is not None and (args.seed, args.val, args.test) != (None, None, None):
+    split_options = {name: value for name, value in (("seed", args.seed), ("val", args.val), ("test", args.test))
+                     if value is not None}  # unset: build_manifest's defaults
+    if args.splits is not None and split_options:
         raise InputError(None, "give either --splits or --seed/--val/--test, not both")
-    written = write_manifest(
-        args.folder, args.output, force=args.force, raters=parse_raters(args.raters), train_rater=args.train_rater,
-        seed=0 if args.seed is None else args.seed, val=0.1 if args.val is None else args.val,
-        test=0.2 if args.test is None else args.test, splits_csv=args.splits)
+    written = write_manifest(args.folder, args.output, force=args.force, raters=parse_raters(args.raters),
+                             train_rater=args.train_rater, splits_csv=args.splits, **split_options)
     for line in written.warnings:
         print(f"warning: {line}", file=sys.stderr)
     print(written.summary())

@@ -21,9 +21,9 @@ Affine = NDArray[np.float64]  # (4, 4) voxel index (i, j, k) -> RAS+ mm
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 # SimpleITK picks its reader by the suffix as written (".MHA" fails), so name it ourselves
 _ITK_IO = {".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
+ITK_SUFFIXES = tuple(_ITK_IO)
 WRITE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")  # single-file formats (atomic writes)
 MASK_FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 

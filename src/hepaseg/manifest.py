@@ -286,7 +286,8 @@ def build_manifest(folder: str | Path, output: str | Path | None = None, *, rate
         _check_fractions(val, test)
     if raters is not None and train_rater.lower() not in {r.lower() for r in raters}:
         raise InputError(None, f"--train-rater {train_rater} is not among --raters {','.join(raters)}")
-    cases, names = scan_cases(root, raters, skip=out_dir)
+    base = root.resolve()
+    cases, names = scan_cases(base, raters, skip=out_dir)
     train_rater = next((r for r in names if r.lower() == train_rater.lower()), train_rater)
     warnings = []
     found = {r for c in cases for r in c.tumor}
@@ -308,11 +309,9 @@ def build_manifest(folder: str | Path, output: str | Path | None = None, *, rate
         if splits[case.id] == "test" and missing:
             warnings.append(f"{case.folder}: test case lacks rater(s) {', '.join(missing)} "
                             f"(hepaseg evaluate needs every rater's mask on test cases)")
-    base = root.resolve()
-    entries = [{"id": c.id, "split": splits[c.id],
-                "image": _relative(base / c.id / c.image.name, out_dir),
-                "liver": _relative(base / c.id / c.liver.name, out_dir),
-                "tumor": {r: _relative(base / c.id / c.tumor[r].name, out_dir) for r in names if r in c.tumor}}
+    entries = [{"id": c.id, "split": splits[c.id], "image": _relative(c.image, out_dir),
+                "liver": _relative(c.liver, out_dir),
+                "tumor": {r: _relative(c.tumor[r], out_dir) for r in names if r in c.tumor}}
                for c in cases]
     return {"name": base.name, "raters": names, "generated": generated, "cases": entries}, warnings
 
