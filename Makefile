@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m hepaseg.demo
+	$(BIN)/python -m hepaseg.pipeline.demo
 
 clean:
 	rm -rf $(VENV) demo

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from hepaseg.config import EvalConfig
-from hepaseg.evaluate import evaluate_case, evaluate_dataset
-from hepaseg.io import write_volume
-from hepaseg.lesions import label, match_lesions
+from hepaseg.evaluation.evaluate import evaluate_case, evaluate_dataset
+from hepaseg.evaluation.matching import label, match_lesions
+from hepaseg.io.volumes import write_volume
 
 SHAPE = (512, 512, 100)
 SPACING = (0.8, 0.8, 3.0)

@@ -44,8 +44,9 @@ def _placeholders() -> list[str]:
 def _inference(config, amp: bool, repeats: int = 3) -> dict:
     import torch
 
-    from hepaseg.infer import autocast
-    from hepaseg.model import UNet, input_size
+    from hepaseg.model.device import autocast
+    from hepaseg.model.shapes import input_size
+    from hepaseg.model.unet import UNet
 
     dev = torch.device("cuda")
     fmt = torch.channels_last_3d

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from hepaseg.config import preset
-from hepaseg.io import write_volume
-from hepaseg.predict import Predictor
-from hepaseg.predict_batch import STAGES, CaseJob, predict_cases
+from hepaseg.inference.batch import STAGES, CaseJob, predict_cases
+from hepaseg.inference.predictor import Predictor
+from hepaseg.io.volumes import write_volume
 
 SHAPE = (512, 512, 80)
 SPACING = (0.8, 0.8, 3.0)
@@ -55,8 +55,8 @@ def _predictor(args) -> Predictor:
     overrides = {"tta": True} if args.tta else {}
     if args.model:
         return Predictor.load(args.model, args.device, args.precision, **overrides)
-    from hepaseg.model import UNet
-    from hepaseg.runtime import resolve_device
+    from hepaseg.model.device import resolve_device
+    from hepaseg.model.unet import UNet
 
     config = preset(args.preset)
     config = config.replace(infer=dataclasses.replace(config.infer, **overrides))

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from hepaseg.config import PreprocessConfig
-from hepaseg.geometry import to_prepared
-from hepaseg.io import read_volume, write_volume
-from hepaseg.preprocess import prepare_volume
+from hepaseg.data.preprocess import prepare_volume
+from hepaseg.io.geometry import to_prepared
+from hepaseg.io.volumes import read_volume, write_volume
 
 
 def _phantom(shape=(512, 512, 100)):

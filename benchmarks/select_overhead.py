@@ -26,12 +26,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from hepaseg.config import SelectConfig, demo_config
-from hepaseg.executors import LocalExecutor, local_devices
-from hepaseg.preprocess import preprocess_dataset
-from hepaseg.schedule import makespan_iterations, successive_halving, total_iterations
-from hepaseg.select import run_config, run_selection
+from hepaseg.data.preprocess import preprocess_dataset
+from hepaseg.selection.executors import LocalExecutor, local_devices
+from hepaseg.selection.halving import run_config, run_selection
+from hepaseg.selection.schedule import makespan_iterations, successive_halving, total_iterations
 from hepaseg.synth import write_cohort
-from hepaseg.train import train_run
+from hepaseg.training.train import train_run
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hepaseg.io import read_volume
-from hepaseg.lesions import detect
-from hepaseg.metrics import dice
+from hepaseg.evaluation.matching import detect
+from hepaseg.evaluation.metrics import dice
+from hepaseg.io.volumes import read_volume
 
 
 def _stats(values: list[float]) -> dict:

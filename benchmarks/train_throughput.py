@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepaseg.checkpoint import CHECKPOINT, LOG, load_checkpoint, model_dir
 from hepaseg.config import Config, preset
-from hepaseg.model import UNet, input_size
-from hepaseg.preprocess import load_prepared, save_prepared_case
-from hepaseg.runtime import resolve_device
-from hepaseg.train import train_run
-from hepaseg.validation import validate
+from hepaseg.data.preprocess import load_prepared, save_prepared_case
+from hepaseg.model.device import resolve_device
+from hepaseg.model.folder import LOG, model_dir
+from hepaseg.model.shapes import input_size
+from hepaseg.model.unet import UNet
+from hepaseg.training.checkpoint import CHECKPOINT, load_checkpoint
+from hepaseg.training.train import train_run
+from hepaseg.training.validation import validate
 
 # prepared-grid volumes like the presets' cohorts: (x, y, z) voxels and mm
 VOLUMES = {"paper": ((330, 280, 80), (1.0, 1.0, 3.0)), "demo": ((180, 150, 40), (2.0, 2.0, 5.0))}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from hepaseg.preprocess import save_prepared_case
+from hepaseg.data.preprocess import save_prepared_case
 
 SPACING = (2.0, 2.0, 3.0)
 

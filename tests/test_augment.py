@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hepaseg.augment import AugmentParams, apply, apply_batch, draw_params, flip
 from hepaseg.config import AugmentConfig
+from hepaseg.training.augment import AugmentParams, apply, apply_batch, draw_params, flip
 
 
 def test_parameter_distributions():

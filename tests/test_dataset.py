@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from hepaseg.cli import main
-from hepaseg.dataset import check_dataset, load_manifest
+from hepaseg.data.manifest import check_dataset, load_manifest
 from hepaseg.errors import InputError
-from hepaseg.io import write_volume
+from hepaseg.io.volumes import write_volume
 
 AFFINE = np.diag([0.8, 0.8, 3.0, 1.0])
 

@@ -18,11 +18,12 @@ import pytest
 from scipy.stats import wilcoxon
 
 from hepaseg.cli import main
-from hepaseg.evaluate import evaluate_case
-from hepaseg.io import read_volume, write_volume
-from hepaseg.lesions import detect
-from hepaseg.metrics import dice, phi
-from hepaseg.report import Section, build_report
+from hepaseg.evaluation.evaluate import evaluate_case
+from hepaseg.evaluation.matching import detect
+from hepaseg.evaluation.metrics import dice, phi
+from hepaseg.io.volumes import read_volume, write_volume
+from hepaseg.report.html import Section
+from hepaseg.report.page import build_report
 
 SHAPE = (24, 20, 6)
 AFFINE = np.array([[1.5, 0, 0, -20.0], [0, 1.5, 0, -15.0], [0, 0, 4.0, 10.0], [0, 0, 0, 1]])

@@ -8,9 +8,9 @@ import torch
 from prepared_phantom import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from hepaseg.config import ModelConfig
-from hepaseg.infer import predict_volume, tile_starts
-from hepaseg.model import UNet, center_crop, margins, pool_factor, valid_output_size
-from hepaseg.sampling import IMAGE_PAD_MODE, crop
+from hepaseg.inference.tiling import predict_volume, tile_starts
+from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, margins, pool_factor, valid_output_size
+from hepaseg.model.unet import UNet, center_crop
 
 # four levels: valid in-plane outputs are 4 + 8 k, not multiples of the pooling factor 8
 CFG = ModelConfig(widths=(2, 2, 4, 4), z_convs=(0, 0, 1, 1), pools=((2, 2, 2), (2, 2, 1), (2, 2, 1)), dropout=0.5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hepaseg.errors import InputError
-from hepaseg.io import LPS_TO_RAS, read_volume, write_mask, write_volume
+from hepaseg.io.volumes import LPS_TO_RAS, read_volume, write_mask, write_volume
 
 
 def _rotation(ax: float, ay: float, az: float) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_read_errors_name_the_file(tmp_path):
 def test_atomic_writes_leave_no_temporary_and_use_normal_permissions(tmp_path):
     import os
 
-    from hepaseg.atomic import FILE_MODE, atomic_path, write_text
+    from hepaseg.io.atomic import FILE_MODE, atomic_path, write_text
 
     write_text(tmp_path / "a.txt", "x")
     assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == FILE_MODE

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hepaseg.lesion_table import COLUMNS, lesions, read_csv, slice_axis, to_csv, write_csv
+from hepaseg.inference.lesion_table import COLUMNS, lesions, read_csv, slice_axis, to_csv, write_csv
 
 
 def _affine(spacing, origin=(0.0, 0.0, 0.0), flips=(1, 1, 1)) -> np.ndarray:

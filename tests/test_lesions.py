@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hepaseg.lesions import Correspondence, detect, label, match_lesions
+from hepaseg.evaluation.matching import Correspondence, detect, label, match_lesions
 
 
 def line(*runs: tuple[int, int], length: int = 16) -> np.ndarray:

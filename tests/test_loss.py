@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hepaseg.loss import masked_soft_dice_loss
+from hepaseg.training.loss import masked_soft_dice_loss
 
 
 def _logit(p: float) -> float:

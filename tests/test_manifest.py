@@ -14,10 +14,10 @@ import pytest
 from test_io import _write_dicom_series
 
 from hepaseg.cli import main
-from hepaseg.dataset import check_dataset, load_manifest
+from hepaseg.data.discover import build_manifest, split_counts, write_manifest
+from hepaseg.data.manifest import check_dataset, load_manifest
 from hepaseg.errors import InputError
-from hepaseg.io import write_volume
-from hepaseg.manifest import build_manifest, split_counts, write_manifest
+from hepaseg.io.volumes import write_volume
 from hepaseg.synth import small_spec, write_cohort
 
 SHAPE = (8, 8, 4)

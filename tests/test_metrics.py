@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import dice as scipy_dice_dissimilarity
 
-from hepaseg.metrics import dice, dice_from_counts, jaccard, phi
+from hepaseg.evaluation.metrics import dice, dice_from_counts, jaccard, phi
 
 
 def test_dice_and_jaccard_by_hand():

@@ -10,8 +10,8 @@ from prepared_phantom import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from hepaseg.config import ModelConfig, demo_config
 from hepaseg.errors import InputError
-from hepaseg.model import (UNet, aunet_config, count_parameters, input_size, margins, output_size, pool_factor,
-                           unet2d_config, unet3d_config, valid_output_size)
+from hepaseg.model.shapes import input_size, margins, output_size, pool_factor, valid_output_size
+from hepaseg.model.unet import UNet, aunet_config, count_parameters, unet2d_config, unet3d_config
 
 TINY_AUNET = ModelConfig(widths=(2, 4, 4), z_convs=(0, 1, 1), pools=((2, 2, 2), (2, 2, 1)), dropout=0.5)
 TINY_2D = unet2d_config(widths=(2, 4, 4))

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from hepaseg.config import InferConfig
-from hepaseg.postprocess import border_opening, liver_border, postprocess, restrict_to_liver, threshold
+from hepaseg.inference.postprocess import border_opening, liver_border, postprocess, restrict_to_liver, threshold
 
 
 def _liver(n: int = 24, lo: int = 2, hi: int = 22, slices: int = 1) -> np.ndarray:

@@ -19,16 +19,17 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from hepaseg.checkpoint import write_model_info, write_weights
 from hepaseg.cli import main
 from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig
 from hepaseg.errors import InputError
-from hepaseg.infer import predict_volume
-from hepaseg.io import read_volume, write_volume
-from hepaseg.lesion_table import read_csv
-from hepaseg.model import UNet, center_crop, output_size
-from hepaseg.predict import Predictor, fit_tile, load_case, with_mirror_tta
-from hepaseg.predict_batch import prefetch
+from hepaseg.inference.batch import prefetch
+from hepaseg.inference.lesion_table import read_csv
+from hepaseg.inference.predictor import Predictor, load_case, with_mirror_tta
+from hepaseg.inference.tiling import fit_tile, predict_volume
+from hepaseg.io.volumes import read_volume, write_volume
+from hepaseg.model.folder import write_model_info, write_weights
+from hepaseg.model.shapes import output_size
+from hepaseg.model.unet import UNet, center_crop
 
 CONFIG = Config(preset="test", preprocess=PreprocessConfig(inplane_spacing_mm=1.0),
                 model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.0),
@@ -106,15 +107,15 @@ def test_fit_tile_covers_the_box_with_valid_tiles():
     assert fit_tile(paper, (200, 170, 20), (244, 244, 96)) == (212, 180, 20)  # one tile, not 244 x 244 x 96
     assert fit_tile(paper, (300, 250, 40), (244, 244, 96)) == (164, 132, 40)  # two tiles in-plane
     small = fit_tile(paper, (200, 170, 20), (244, 244, 96), max_input_voxels=5e6)
-    from hepaseg.model import input_size
+    from hepaseg.model.shapes import input_size
 
     assert np.prod(input_size(paper, small)) <= 5e6
 
 
 @pytest.mark.parametrize("box", [((5, 4, 1), (20, 15, 5)), ((0, 0, 0), (26, 30, 6))])
 def test_mapping_back_near_the_box_equals_the_full_mapping(box):
-    from hepaseg.geometry import plan_grid, to_original
-    from hepaseg.predict import to_original_in_box
+    from hepaseg.inference.predictor import to_original_in_box
+    from hepaseg.io.geometry import plan_grid, to_original
 
     grid = plan_grid((24, 30, 6), _affine(spacing=(1.3, 0.8, 3.0)))
     lo, hi = (np.minimum(b, grid.prepared_shape) for b in box)

@@ -10,11 +10,17 @@ import pytest
 
 from hepaseg.cli import main
 from hepaseg.config import PreprocessConfig
+from hepaseg.data.preprocess import (
+    liver_percentiles,
+    load_prepared,
+    normalize,
+    prepare_volume,
+    preprocess_dataset,
+    save_prepared_case,
+)
 from hepaseg.errors import InputError
-from hepaseg.geometry import plan_grid, to_original, to_prepared
-from hepaseg.io import read_volume, write_volume
-from hepaseg.preprocess import (liver_percentiles, load_prepared, normalize, prepare_volume,
-                                preprocess_dataset, save_prepared_case)
+from hepaseg.io.geometry import plan_grid, to_original, to_prepared
+from hepaseg.io.volumes import read_volume, write_volume
 
 
 def _affine(spacing, flips=(1, 1, 1), angle=0.0, perm=(0, 1, 2), origin=(10.0, -20.0, 5.0)):

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 
+from hepaseg.evaluation.stats import PairedTest
 from hepaseg.report.html import Section, image_html, render_page, table_html
 from hepaseg.report.overlays import disagreement_slice
 from hepaseg.report.summary import compare
 from hepaseg.report.tables import mean_sd, median, p_value
-from hepaseg.stats import PairedTest
 
 
 def test_mean_sd_uses_sample_sd_and_skips_nan():

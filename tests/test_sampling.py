@@ -9,8 +9,9 @@ import pytest
 from prepared_phantom import SPACING, make_cache
 
 from hepaseg.config import AugmentConfig, PatchConfig
-from hepaseg.preprocess import load_prepared
-from hepaseg.sampling import IMAGE_PAD_MODE, PatchSampler, crop, dilate_liver
+from hepaseg.data.preprocess import load_prepared
+from hepaseg.model.shapes import IMAGE_PAD_MODE, crop
+from hepaseg.training.sampling import PatchSampler, dilate_liver
 
 OUT, MARGIN = (8, 8, 4), (6, 6, 2)
 

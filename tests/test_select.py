@@ -17,15 +17,21 @@ import numpy as np
 import pytest
 from prepared_phantom import make_cache
 
-from hepaseg.checkpoint import WEIGHTS, load_model
 from hepaseg.cli import main
 from hepaseg.config import ModelConfig, SelectConfig, demo_config
 from hepaseg.errors import InputError
-from hepaseg.executors import LocalExecutor, RayExecutor
-from hepaseg.schedule import (bracket, hyperband_brackets, makespan_iterations, rank, successive_halving,
-                              total_iterations)
-from hepaseg.select import measured_its_per_second, run_selection
-from hepaseg.select_state import STATE, StudyState
+from hepaseg.model.folder import WEIGHTS, load_model
+from hepaseg.selection.executors import LocalExecutor, RayExecutor
+from hepaseg.selection.halving import measured_its_per_second, run_selection
+from hepaseg.selection.schedule import (
+    bracket,
+    hyperband_brackets,
+    makespan_iterations,
+    rank,
+    successive_halving,
+    total_iterations,
+)
+from hepaseg.selection.state import STATE, StudyState
 
 # --- schedule ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import wilcoxon
 from statsmodels.stats.multitest import multipletests
 
-from hepaseg.stats import Comparison, family_tests, wilcoxon_paired
+from hepaseg.evaluation.stats import Comparison, family_tests, wilcoxon_paired
 
 
 @pytest.mark.parametrize("seed", range(5))

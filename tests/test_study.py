@@ -10,9 +10,9 @@ import pytest
 from hepaseg.cli import main
 from hepaseg.config import InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
 from hepaseg.errors import InputError
-from hepaseg.results import read_results
-from hepaseg.study import STATE, run_study
-from hepaseg.study_report import headline
+from hepaseg.evaluation.results import read_results
+from hepaseg.pipeline.study import STATE, run_study
+from hepaseg.report.run import headline
 from hepaseg.synth import write_cohort
 
 STAGES = ("preprocess", "a2", "a1", "predict", "evaluate", "report")

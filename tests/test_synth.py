@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepaseg.dataset import check_dataset
-from hepaseg.io import read_volume, voxel_spacing
+from hepaseg.data.manifest import check_dataset
+from hepaseg.io.volumes import read_volume, voxel_spacing
 from hepaseg.synth import CohortSpec, default_spec, make_case, small_spec, write_cohort
 from hepaseg.synth.anatomy import draw_anatomy
 from hepaseg.synth.case import STREAMS, case_rng

@@ -11,16 +11,18 @@ import pytest
 import torch
 from prepared_phantom import make_cache, one_torch_thread  # noqa: F401 (autouse fixture)
 
-from hepaseg import train as train_module
-from hepaseg.checkpoint import CHECKPOINT, CONFIG, INFO, LOG, WEIGHTS, load_checkpoint, load_model, model_dir
+from hepaseg.training import train as train_module
 from hepaseg.cli import main
 from hepaseg.config import Config, ModelConfig, demo_config
+from hepaseg.data.preprocess import load_prepared
 from hepaseg.errors import InputError
-from hepaseg.loss import masked_soft_dice_loss
-from hepaseg.model import UNet, margins
-from hepaseg.preprocess import load_prepared
-from hepaseg.sampling import PatchSampler
-from hepaseg.train import train_run
+from hepaseg.model.folder import CONFIG, INFO, LOG, WEIGHTS, load_model, model_dir
+from hepaseg.model.shapes import margins
+from hepaseg.model.unet import UNet
+from hepaseg.training.checkpoint import CHECKPOINT, load_checkpoint
+from hepaseg.training.loss import masked_soft_dice_loss
+from hepaseg.training.sampling import PatchSampler
+from hepaseg.training.train import train_run
 
 
 def tiny_config(iterations: int = 10, validate_every: int = 4, learning_rate: float = 1e-3) -> Config:
@@ -216,7 +218,7 @@ def test_weight_average_is_the_exponential_average_of_the_trained_states(prep, t
 
 def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(prep, tmp_path, monkeypatch):
     """mixed_precision trains under bf16 autocast on a CPU with bf16 instructions, else in float32."""
-    from hepaseg.runtime import native_bf16
+    from hepaseg.model.device import native_bf16
 
     cfg = tiny_config(iterations=2, validate_every=2)
     fp32 = cfg.replace(train=replace(cfg.train, mixed_precision=False))

@@ -2,17 +2,19 @@
 
 from .config import Config, demo_config, paper_config, preset
 from .errors import InputError
-from .io import Volume, read_volume, write_mask, write_volume
+from .io.volumes import Volume, read_volume, write_mask, write_volume
 
 __version__ = "0.1.0"
 
 # imported on first use, so that ``import hepaseg`` loads neither torch nor the file-format and
 # image libraries (the GPU benchmark runs where some of them are not installed)
-_LAZY = {"RunResult": "train", "UNet": "model", "load_model": "checkpoint", "train_run": "train",
-         "run_selection": "select", "SelectionResult": "select", "evaluate_dataset": "evaluate",
-         "LocalExecutor": "executors", "RayExecutor": "executors", "Detection": "lesions", "detect": "lesions",
-         "dice": "metrics", "jaccard": "metrics", "phi": "metrics", "postprocess": "postprocess",
-         "Predictor": "predict", "predict_paths": "predict_batch", "successive_halving": "schedule"}
+_LAZY = {"RunResult": "training.train", "UNet": "model.unet", "load_model": "model.folder",
+         "train_run": "training.train", "run_selection": "selection.halving", "SelectionResult": "selection.halving",
+         "evaluate_dataset": "evaluation.evaluate", "LocalExecutor": "selection.executors",
+         "RayExecutor": "selection.executors", "Detection": "evaluation.matching", "detect": "evaluation.matching",
+         "dice": "evaluation.metrics", "jaccard": "evaluation.metrics", "phi": "evaluation.metrics",
+         "postprocess": "inference.postprocess", "Predictor": "inference.predictor",
+         "predict_paths": "inference.batch", "successive_halving": "selection.schedule"}
 
 
 def __getattr__(name: str):

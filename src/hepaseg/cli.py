@@ -64,7 +64,7 @@ def _add_check(sub) -> None:
 
 
 def _run_check(args) -> int:
-    from .dataset import check_dataset
+    from .data.manifest import check_dataset
 
     report = check_dataset(args.manifest)
     for problem in report.problems:
@@ -100,7 +100,7 @@ def _add_manifest(sub) -> None:
 
 
 def _run_manifest(args) -> int:
-    from .manifest import parse_raters, write_manifest
+    from .data.discover import parse_raters, write_manifest
 
     split_options = {name: value for name, value in (("seed", args.seed), ("val", args.val), ("test", args.test))
                      if value is not None}  # unset: build_manifest's defaults
@@ -130,7 +130,7 @@ def _add_preprocess(sub) -> None:
 
 def _run_preprocess(args) -> int:
     from .config import preset
-    from .preprocess import preprocess_dataset
+    from .data.preprocess import preprocess_dataset
 
     summary = preprocess_dataset(args.manifest, args.out, preset(args.preset).preprocess, workers=args.workers)
     print(f"{summary.done} cases prepared, {summary.skipped} unchanged, cache in {args.out}")
@@ -166,7 +166,7 @@ def _add_evaluate(sub) -> None:
 
 def _run_evaluate(args) -> int:
     from .config import preset
-    from .report import write_evaluation
+    from .pipeline.evaluation import write_evaluation
 
     predictions = dict(args.pred)
     if len(predictions) != len(args.pred):
@@ -191,7 +191,7 @@ def _add_report(sub) -> None:
 
 
 def _run_report(args) -> int:
-    from .report import write_report
+    from .report.page import write_report
 
     print(f"wrote {write_report(args.folder, args.out or args.folder / 'report.html')}")
     return 0
@@ -220,9 +220,10 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from dataclasses import replace
 
-    from .checkpoint import CHECKPOINT, model_dir
     from .config import preset
-    from .train import run_settings, train_run
+    from .model.folder import model_dir
+    from .training.checkpoint import CHECKPOINT
+    from .training.train import run_settings, train_run
 
     if args.resume and (args.out / CHECKPOINT).exists():
         config, seed = run_settings(args.out)
@@ -282,7 +283,7 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from tqdm import tqdm
 
-    from .predict_batch import predict_paths
+    from .inference.batch import predict_paths
 
     infer = {"tta": True} if args.tta else {}
     if args.threshold is not None:
@@ -336,8 +337,8 @@ def _add_select(sub) -> None:
 def _run_select(args) -> int:
     import json
 
-    from .executors import local_devices, make_executor
-    from .select import dry_run, measured_its_per_second, run_selection, study_config
+    from .selection.executors import local_devices, make_executor
+    from .selection.halving import dry_run, measured_its_per_second, run_selection, study_config
 
     config = study_config(args.out, args.preset, args.config, args.resume)
     if args.dry_run:
@@ -372,8 +373,8 @@ def _add_study(sub) -> None:
 
 def _run_study(args) -> int:
     from .config import Config, preset
-    from .study import run_study
-    from .study_report import headline
+    from .pipeline.study import run_study
+    from .report.run import headline
 
     if args.config is not None:
         try:

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..results import INTER_RATER, MEAN, Results
+from ..evaluation.results import INTER_RATER, MEAN, Results
 from .overlays import OverlayPanel
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")

@@ -19,9 +19,9 @@ import numpy as np
 from nibabel.orientations import apply_orientation, io_orientation
 from numpy.typing import NDArray
 
-from ..dataset import Case
-from ..io import read_volume
-from ..results import Results
+from ..data.manifest import Case
+from ..evaluation.results import Results
+from ..io.volumes import read_volume
 
 MARGIN = 12
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..results import INTER_RATER, MEAN, Results
-from ..stats import ALL_RATERS, DETECTION, SEGMENTATION, PairedTest, find_test
+from ..evaluation.results import INTER_RATER, MEAN, Results
+from ..evaluation.stats import ALL_RATERS, DETECTION, SEGMENTATION, PairedTest, find_test
 from .tables import mean_sd, median
 
 

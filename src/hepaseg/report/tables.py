@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..results import INTER_RATER, MEAN, Results
-from ..stats import ALL_RATERS, DETECTION, DETECTION_METRICS, SEGMENTATION, PairedTest, find_test
+from ..evaluation.results import INTER_RATER, MEAN, Results
+from ..evaluation.stats import ALL_RATERS, DETECTION, DETECTION_METRICS, SEGMENTATION, PairedTest, find_test
 
 PM = "\u00b1"
 DETECTION_TITLES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "fpc": "FPC"}

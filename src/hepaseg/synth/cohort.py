@@ -24,8 +24,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..atomic import write_json
-from ..io import write_volume
+from ..io.atomic import write_json
+from ..io.volumes import write_volume
 from .case import case_id, make_case
 from .spec import CohortSpec, default_spec, small_spec
 

@@ -15,7 +15,7 @@ import numpy as np
 from . import shapes
 from .anatomy import Anatomy
 from .raster import Array, Box, Canvas, Grid, sample
-from .render import T, Rendered
+from .render import Rendered, T
 from .shapes import Vec3, WaveField
 
 KINDS = ("hcc", "metastasis", "cyst", "haemangioma")

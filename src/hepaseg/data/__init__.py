@@ -1,0 +1,1 @@
+"""The dataset: the manifest (read and check), its discovery from case folders, the pre-processing cache."""

@@ -1,0 +1,128 @@
+"""Paired comparison of two algorithms: Wilcoxon signed-rank + Benjamini-Hochberg (METHOD.md section 8).
+
+The tests are scipy's and statsmodels' (``scipy.stats.wilcoxon``, two-sided, its default
+``zero_method="wilcox"`` and ``method="auto"``; ``statsmodels.stats.multitest.multipletests``
+with ``fdr_bh``), never re-implemented here. Per-case pairs with a NaN on either side (e.g. recall
+of a case without reference lesions) are dropped. A test that cannot be made (no pair left, or all
+differences zero) has statistic and p NaN, takes no part in the correction and is not significant.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import wilcoxon
+from statsmodels.stats.multitest import multipletests
+
+from .results import MEAN, Results
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Per-case paired values of one metric: ``first[c]`` and ``second[c]`` belong to case c."""
+
+    metric: str
+    rater: str  # a rater name, "mean" (mean over raters per case) or "all" (phi)
+    first: tuple[float, ...]
+    second: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """One row of ``stats.csv``."""
+
+    family: str
+    metric: str
+    rater: str
+    statistic: float
+    p: float
+    p_adjusted: float
+    significant: bool
+    n: int  # pairs used
+
+
+def wilcoxon_paired(first: ArrayLike, second: ArrayLike) -> tuple[float, float, int]:
+    """Two-sided Wilcoxon signed-rank test on paired values.
+
+    Args:
+        first: per-case values of the first algorithm, shape (n,).
+        second: the second algorithm's values for the same cases.
+
+    Returns:
+        ``(statistic, p, n)`` as scipy reports them, n the pairs without NaN; statistic and p are
+        NaN when no pair is left or every difference is zero.
+    """
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values differ in length: {a.shape} vs {b.shape}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if not np.any(a != b):
+        return math.nan, math.nan, int(a.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's note on small samples / ties
+        result = wilcoxon(a, b, alternative="two-sided")
+    return float(result.statistic), float(result.pvalue), int(a.size)
+
+
+def family_tests(family: str, comparisons: Sequence[Comparison], fdr: float = 0.05) -> tuple[PairedTest, ...]:
+    """Wilcoxon per comparison, then Benjamini-Hochberg at ``fdr`` across the family.
+
+    Returns:
+        One ``PairedTest`` per comparison, in order; ``significant`` means the adjusted p-value is
+        below ``fdr`` (statsmodels' ``reject``).
+    """
+    raw = [wilcoxon_paired(c.first, c.second) for c in comparisons]
+    p_values = np.array([p for _, p, _ in raw], dtype=np.float64)
+    valid = ~np.isnan(p_values)
+    adjusted = np.full(p_values.shape, math.nan)
+    reject = np.zeros(p_values.shape, dtype=bool)
+    if valid.any():
+        reject[valid], adjusted[valid], _, _ = multipletests(p_values[valid], alpha=fdr, method="fdr_bh")
+    return tuple(
+        PairedTest(family, c.metric, c.rater, stat, p, float(adj), bool(rej), n)
+        for c, (stat, p, n), adj, rej in zip(comparisons, raw, adjusted, reject)
+    )
+
+
+def find_test(tests: Sequence[PairedTest], family: str, metric: str, rater: str) -> PairedTest | None:
+    """The test of one family / metric / rater, or None."""
+    return next((t for t in tests if (t.family, t.metric, t.rater) == (family, metric, rater)), None)
+
+
+SEGMENTATION = "segmentation"
+DETECTION = "detection"
+ALL_RATERS = "all"  # the ``rater`` of phi, which uses every rater at once
+DETECTION_METRICS = {"recall": "recall", "precision": "precision", "f1": "f1", "fpc": "fp"}  # name -> column
+
+
+def compare_algorithms(results: Results, first: str, second: str, fdr: float | None = None) -> tuple[PairedTest, ...]:
+    """The paper's tests of ``first`` vs ``second``: the segmentation family, then the detection family.
+
+    Segmentation: Dice against each rater, mean Dice over raters (rater ``mean``), phi (rater
+    ``all``). Detection: recall, precision, F1 and FP count (``fpc``) against each rater and as the
+    per-case mean over raters. Benjamini-Hochberg runs within each family.
+
+    Args:
+        results: per-case rows of both algorithms.
+        first, second: algorithm names.
+        fdr: false discovery rate (default: the run's ``EvalConfig.fdr``).
+    """
+    fdr = results.info.config.fdr if fdr is None else fdr
+    raters = results.info.raters
+
+    def pair(table: str, field: str, rater: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return (tuple(results.values(table, field, first, rater).tolist()),
+                tuple(results.values(table, field, second, rater).tolist()))
+
+    segmentation = [Comparison("dice", r, *pair(SEGMENTATION, "dice", r)) for r in raters]
+    segmentation.append(Comparison("dice", MEAN, *pair("scores", "mean_dice", None)))
+    segmentation.append(Comparison("phi", ALL_RATERS, *pair("scores", "phi", None)))
+    detection = [Comparison(name, r, *pair(DETECTION, column, r))
+                 for name, column in DETECTION_METRICS.items() for r in (*raters, MEAN)]
+    return family_tests(SEGMENTATION, segmentation, fdr) + family_tests(DETECTION, detection, fdr)

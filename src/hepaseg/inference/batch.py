@@ -1,0 +1,333 @@
+"""``hepaseg predict`` on one case, a folder pair, or a dataset manifest: outputs, skips, errors.
+
+Three forms (``predict_paths`` chooses by its arguments):
+
+- one case: ``image`` (file or DICOM series folder) + ``liver`` file -> ``out`` (a mask file, or
+  for DICOM-SEG a folder receiving ``tumor.dcm`` or a ``.dcm`` file); existing outputs are replaced.
+- folders: ``image`` and ``liver`` both folders; case id = file name without suffix (a sub-folder
+  of ``image`` is a DICOM series named by the folder); the liver mask is ``<liver>/<id>.<suffix>``.
+- a manifest: ``dataset`` (+ ``split``).
+
+Batch outputs in ``out/``: ``<id>.nii.gz`` (``.nrrd``, ``.dcm``), with ``--save-probabilities``
+``<id>_probability.nii.gz`` (float32), per-case ``lesions/<id>.csv`` and, at the end,
+``lesions.csv``: the rows of every case with a result in ``out/`` (also from earlier runs, e.g.
+another split), sorted by case id. A case whose outputs all exist is skipped unless
+``overwrite``; a failing case is reported in one line and the rest go on. Every file is written
+atomically (the mask last, so a case is "done" only when all its files are); inputs are only
+read. Reading and pre-processing (before) and post-processing and writing (after) run in
+background threads while the current case is in the network.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from ..io.formats import ITK_SUFFIXES, MASK_FORMATS, NIFTI_SUFFIXES, volume_stem
+from ..io.volumes import write_mask, write_volume
+from .lesion_table import Lesion, read_csv, write_csv
+from .predictor import CaseResult, LoadedCase, Predictor, load_case
+
+DICOM_SEG_NAME = "tumor.dcm"
+PROBABILITY_SUFFIX = "_probability.nii.gz"
+LESIONS = "lesions.csv"
+STAGES = ("read", "preprocess", "network", "postprocess", "write")
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """One case to predict: id, image (file or DICOM folder) and liver mask (None if absent)."""
+
+    id: str
+    image: Path
+    liver: Path | None
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one case's results go; ``probability`` / ``lesions`` None when not written."""
+
+    mask: Path
+    probability: Path | None
+    lesions: Path | None
+
+    def all_exist(self) -> bool:
+        return all(p.is_file() for p in (self.mask, self.probability, self.lesions) if p is not None)
+
+
+@dataclass
+class BatchSummary:
+    """What a run did: counts, failures ``(case id, message)``, summed stage seconds of done cases."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    lesions_csv: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every case succeeded, 1 when some failed."""
+        return 1 if self.failed else 0
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+def jobs_from_manifest(manifest: str | Path, split: str | None = None) -> list[CaseJob]:
+    """The cases of a manifest (one split, or all), in manifest order; InputError if none."""
+    from ..data.manifest import load_manifest
+
+    dataset = load_manifest(manifest)
+    cases = dataset.split(split) if split else dataset.cases
+    if not cases:
+        raise InputError(manifest, f"has no case in split {split!r}" if split else "has no case")
+    return [CaseJob(c.id, c.image, c.liver) for c in cases]
+
+
+def _volume_id(path: Path) -> str | None:
+    """Case id of a folder entry: file name without a volume suffix; a sub-folder's name; else None."""
+    if path.name.startswith("."):
+        return None
+    return path.name if path.is_dir() else volume_stem(path.name)
+
+
+def jobs_from_folders(images: str | Path, livers: str | Path) -> list[CaseJob]:
+    """Pair every volume in ``images`` with ``livers/<same id>.<any volume suffix>``, sorted by id."""
+    images, livers = Path(images), Path(livers)
+    for folder in (images, livers):
+        if not folder.is_dir():
+            raise InputError(folder, "folder not found")
+    liver_files = {i: p for p in livers.iterdir() if p.is_file() and (i := _volume_id(p))}
+    jobs = [CaseJob(i, p, liver_files.get(i)) for p in sorted(images.iterdir()) if (i := _volume_id(p))]
+    if not jobs:
+        raise InputError(images, "holds no image (NIfTI, NRRD, MHA file or DICOM series folder)")
+    return jobs
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def _check_writable(path: Path, is_dir: bool) -> None:
+    """InputError unless ``path`` can be written (a file: not a folder; its folders creatable)."""
+    if not is_dir and path.is_dir():
+        raise InputError(path, "output path is a directory; give a file name (e.g. tumor.nii.gz)")
+    if is_dir and path.exists() and not path.is_dir():
+        raise InputError(path, "output folder is an existing file")
+    parent = path if is_dir else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(path, f"cannot create the output folder: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(path, f"output folder {parent} is not writable")
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    """The output format: ``fmt`` if given (checked against the suffix), else from the suffix."""
+    name = path.name.lower()
+    by_suffix = ("nifti" if name.endswith(NIFTI_SUFFIXES) else "nrrd" if name.endswith(ITK_SUFFIXES)
+                 else "dicom-seg" if name.endswith(".dcm") else None)
+    if fmt is None:
+        if by_suffix is None:
+            kind = "a directory" if path.is_dir() else "without a known suffix"
+            raise InputError(path, f"output path is {kind}; give a file name ending in .nii.gz or .nrrd "
+                                   "(or use --format dicom-seg with a folder)")
+        return by_suffix
+    if fmt not in MASK_FORMATS:
+        raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
+    if fmt != "dicom-seg" and by_suffix != fmt:
+        raise InputError(path, f"--format {fmt} needs a file name ending in {MASK_FORMATS[fmt]}")
+    if fmt == "dicom-seg" and by_suffix in ("nifti", "nrrd"):
+        raise InputError(path, "--format dicom-seg writes a .dcm file, or tumor.dcm into a folder")
+    return fmt
+
+
+def single_outputs(out: Path, fmt: str, save_probabilities: bool, lesions_csv: Path | None) -> Outputs:
+    """The output paths of the one-case form."""
+    if fmt == "dicom-seg" and not out.name.lower().endswith(".dcm"):
+        out = out / DICOM_SEG_NAME
+    stem = out.name[: -len(".nii.gz")] if out.name.lower().endswith(".nii.gz") else out.stem
+    prob = out.with_name(stem + PROBABILITY_SUFFIX) if save_probabilities else None
+    return Outputs(out, prob, lesions_csv)
+
+
+def batch_outputs(out_dir: Path, case_id: str, fmt: str, save_probabilities: bool) -> Outputs:
+    """The output paths of one case of a batch."""
+    prob = out_dir / f"{case_id}{PROBABILITY_SUFFIX}" if save_probabilities else None
+    return Outputs(out_dir / f"{case_id}{MASK_FORMATS[fmt]}", prob, out_dir / "lesions" / f"{case_id}.csv")
+
+
+def write_case(result: CaseResult, case: LoadedCase, outputs: Outputs, fmt: str) -> float:
+    """Write one case's files (mask last); returns the seconds it took."""
+    t0 = time.perf_counter()
+    seg = None
+    if fmt == "dicom-seg":  # built before anything is written: it is the step that can still fail
+        from ..io.dicomseg import build_dicom_seg
+
+        seg = build_dicom_seg(result.mask, case.image.affine, case.image.source)
+    if outputs.probability is not None:
+        write_volume(result.probability, case.image.affine, outputs.probability)
+    if outputs.lesions is not None:
+        write_csv(result.lesions, outputs.lesions)
+    if seg is not None:
+        from ..io.dicomseg import write_dicom_seg
+
+        write_dicom_seg(seg, outputs.mask)
+    else:
+        write_mask(result.mask, case.image, outputs.mask)
+    return time.perf_counter() - t0
+
+
+def _require_dicom(image: Path, fmt: str) -> None:
+    if fmt == "dicom-seg" and not Path(image).is_dir():
+        raise InputError(image, "--format dicom-seg needs a DICOM series folder as input (-i)")
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+def prefetch(items: Iterable, load: Callable, workers: int = 1) -> Iterator[tuple[object, Future]]:
+    """Yield ``(item, future of load(item))`` in order, with ``workers`` loads running ahead in threads."""
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hepaseg-load") as pool:
+        pending = deque((item, pool.submit(load, item)) for item in itertools.islice(it, max(1, workers)))
+        while pending:
+            item, future = pending.popleft()
+            pending.extend((nxt, pool.submit(load, nxt)) for nxt in itertools.islice(it, 1))
+            yield item, future
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, InputError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path, fmt: str = "nifti",
+                  save_probabilities: bool = False, overwrite: bool = False, workers: int = 1,
+                  progress: bool = True, on_error: Callable[[str], None] | None = None) -> BatchSummary:
+    """Predict ``jobs`` into ``out_dir`` (see the module docstring), then write ``lesions.csv``.
+
+    Args:
+        on_error: called with one line ``error: <case id>: <problem>`` per failing case.
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    _check_writable(out_dir, is_dir=True)
+    summary = BatchSummary()
+    outputs = {job.id: batch_outputs(out_dir, job.id, fmt, save_probabilities) for job in jobs}
+    todo = [job for job in jobs if overwrite or not outputs[job.id].all_exist()]
+    summary.skipped = len(jobs) - len(todo)
+
+    def load(job: CaseJob) -> LoadedCase:
+        _require_dicom(job.image, fmt)
+        if job.liver is None:
+            raise InputError(job.image, "no liver mask with the same name in the liver folder")
+        return load_case(job.image, job.liver, predictor.config.preprocess)
+
+    def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
+        result = predictor.finish(case, prob, job.id)
+        written = write_case(result, case, outputs[job.id], fmt)
+        return {**case.timings, "network": network_s, **result.timings, "write": written}
+
+    def fail(case_id: str, exc: Exception) -> None:
+        summary.failed.append((case_id, _one_line(exc)))
+        if on_error is not None:
+            on_error(f"error: {case_id}: {_one_line(exc)}")
+
+    # Three stages overlap: readers (threads) -> network (this thread) -> post-processing and writing
+    # (threads), so a GPU never waits for the CPU work of the cases before and after.
+    with (tqdm(total=len(jobs), initial=summary.skipped, unit="case", desc="predict", disable=not progress) as bar,
+          ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hepaseg-write") as writers):
+        pending: deque[tuple[str, Future]] = deque()
+
+        def collect(keep: int) -> None:
+            """Record finished cases; wait for the oldest while more than ``keep`` are unfinished."""
+            while pending and (len(pending) > keep or pending[0][1].done()):
+                case_id, done = pending.popleft()
+                try:
+                    seconds = done.result()
+                except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
+                    fail(case_id, exc)
+                else:
+                    summary.done += 1
+                    for stage, value in seconds.items():
+                        summary.seconds[stage] += value
+                bar.update()
+
+        for job, loading in prefetch(todo, load, workers):
+            try:
+                case = loading.result()
+                t0 = time.perf_counter()
+                prob = predictor.probability(case.prepared, case.prepared_liver)
+                network_s = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001
+                fail(job.id, exc)
+                bar.update()
+                continue
+            pending.append((job.id, writers.submit(finish, case, prob, job, network_s)))
+            collect(keep=max(1, workers))
+        collect(keep=0)
+    rows: list[Lesion] = []
+    for path in sorted((out_dir / "lesions").glob("*.csv")):  # every case with a result in this folder
+        if not path.name.startswith("."):  # not a temporary file being written
+            rows += read_csv(path)
+    summary.lesions_csv = write_csv(rows, out_dir / LESIONS)
+    return summary
+
+
+def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | None = None,
+                  liver: str | Path | None = None, dataset: str | Path | None = None, split: str | None = None,
+                  fmt: str | None = None, save_probabilities: bool = False, lesions_csv: str | Path | None = None,
+                  overwrite: bool = False, device: str = "auto", precision: str = "auto", infer: dict | None = None,
+                  workers: int | None = None, progress: bool = True,
+                  on_error: Callable[[str], None] | None = None) -> BatchSummary:
+    """Run any form of ``hepaseg predict`` (see the module docstring).
+
+    Args:
+        precision: ``auto`` (bf16 on CUDA, float32 on the CPU), ``fp32`` or ``bf16`` (see ``Predictor``).
+        infer: overrides of the model's ``InferConfig`` fields (``tta``, ``threshold``, ...).
+        workers: background loader threads (default 1 on the CPU, up to 4 on a GPU).
+
+    Raises:
+        InputError: bad input overall (model, manifest, folders, output path); in the one-case
+            form also any problem of the case itself. Nothing is written then.
+    """
+    out = Path(out)
+    if dataset is not None or (liver is not None and Path(liver).is_dir()):
+        if dataset is not None and image is not None:
+            raise InputError(None, "give either --dataset or -i / -l, not both")
+        if lesions_csv is not None:
+            raise InputError(lesions_csv, "--lesions is for one case; a batch writes <out>/lesions.csv")
+        fmt = fmt or "nifti"
+        if fmt not in MASK_FORMATS:
+            raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
+        jobs = jobs_from_manifest(dataset, split) if dataset is not None else jobs_from_folders(image, liver)
+        _check_writable(out, is_dir=True)
+        predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
+        n = workers or (1 if predictor.device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2)))
+        return predict_cases(predictor, jobs, out, fmt, save_probabilities, overwrite, n, progress, on_error)
+    if image is None:
+        raise InputError(None, "give an image (-i) with its liver mask (-l), or --dataset")
+    fmt = _format_of(out, fmt)
+    outputs = single_outputs(out, fmt, save_probabilities, Path(lesions_csv) if lesions_csv else None)
+    for path in (outputs.mask, outputs.probability, outputs.lesions):
+        if path is not None:
+            _check_writable(path, is_dir=False)
+    _require_dicom(Path(image), fmt)
+    predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
+    case = load_case(image, liver, predictor.config.preprocess)
+    result = predictor.predict(case, _volume_id(Path(image)) or Path(image).name)
+    written = write_case(result, case, outputs, fmt)
+    return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},
+                        lesions_csv=outputs.lesions)

@@ -1,0 +1,86 @@
+"""Post-processing of a predicted tumour probability (METHOD.md section 7): pure array functions.
+
+All arrays live on the prepared grid, axes (x, y, z) with 1 mm in-plane voxels and z the slice
+axis; every morphological step works slice by slice in-plane (structuring elements of shape
+(n, n, 1)), never across slices. Masks are returned as uint8 0/1. Each step can be switched off
+through ``InferConfig`` (``restrict_to_liver``, ``border_opening``).
+
+Voxels outside the array count as background for erosions: a liver touching the array edge has
+a border there too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..config import InferConfig
+
+Probability = NDArray[np.float32]  # (x, y, z), values in [0, 1]
+Mask = NDArray[np.uint8]  # (x, y, z), values 0 / 1
+
+
+def _inplane(size: int) -> NDArray[np.bool_]:
+    """An in-plane square structuring element of ``size`` x ``size`` x 1 voxels."""
+    if size < 1:
+        raise ValueError(f"kernel size must be >= 1, got {size}")
+    return np.ones((size, size, 1), dtype=bool)
+
+
+def restrict_to_liver(probability: NDArray, liver: NDArray) -> Probability:
+    """Zero the probability outside the liver mask; returns a new float32 array."""
+    return np.where(np.asarray(liver) > 0, np.asarray(probability, dtype=np.float32), np.float32(0))
+
+
+def threshold(probability: NDArray, level: float = 0.5) -> Mask:
+    """Tumour where ``probability > level`` (as training's validation thresholds; 0.5 itself is not tumour)."""
+    return (np.asarray(probability) > level).astype(np.uint8)
+
+
+def liver_border(liver: NDArray, erosion_size: int = 7) -> NDArray[np.bool_]:
+    """The liver's border band, slice by slice: liver minus liver eroded by an ``erosion_size``² square.
+
+    With the default 7 x 7 kernel on the 1 mm grid the band is 3 voxels (3 mm) wide.
+    """
+    from scipy import ndimage
+
+    liver = np.asarray(liver) > 0
+    eroded = ndimage.binary_erosion(liver, structure=_inplane(erosion_size), border_value=0)
+    return liver & ~eroded
+
+
+def border_opening(mask: NDArray, liver: NDArray, erosion_size: int = 7, opening_size: int = 3) -> Mask:
+    """Replace the tumour mask by its in-plane opening inside the liver border band only.
+
+    The opening (erosion then dilation with an ``opening_size``² square, per slice) is computed
+    on the whole mask, so a tumour reaching into the band keeps the parts that are thick enough;
+    thin structures (narrower than ``opening_size`` voxels) inside the band vanish. Outside the
+    band the mask is returned unchanged.
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(mask) > 0
+    border = liver_border(liver, erosion_size)
+    opened = ndimage.binary_opening(mask, structure=_inplane(opening_size), border_value=0)
+    return np.where(border, opened, mask).astype(np.uint8)
+
+
+def postprocess(probability: NDArray, liver: NDArray, config: InferConfig) -> Mask:
+    """The full chain on the prepared grid: liver restriction, threshold, border opening.
+
+    Args:
+        probability: (x, y, z) tumour probability from the network.
+        liver: (x, y, z) liver mask, same grid.
+        config: which steps run and their sizes.
+
+    Returns:
+        (x, y, z) uint8 tumour mask.
+    """
+    if probability.shape != liver.shape:
+        raise ValueError(f"probability {probability.shape} and liver {liver.shape} differ in shape")
+    if config.restrict_to_liver:
+        probability = restrict_to_liver(probability, liver)
+    mask = threshold(probability, config.threshold)
+    if config.border_opening:
+        mask = border_opening(mask, liver, config.border_erosion_size, config.opening_size)
+    return mask

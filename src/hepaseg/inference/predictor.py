@@ -1,0 +1,257 @@
+"""Predict one case: read, pre-process as in training, tiled network (+ mirror TTA), post-process,
+map back to the original grid, write (METHOD.md section 7).
+
+The chain for one case (``Predictor.predict``):
+
+1. ``load_case``: read the image and liver mask (any format ``io.read_volume`` reads), check that
+   they share one grid, pre-process exactly as training did (``preprocess.prepare_volume`` with
+   the model's ``PreprocessConfig``).
+2. ``Predictor.probability``: sigmoid probabilities on the prepared grid, tile by tile over the
+   liver's bounding box (``infer.predict_volume``), tiles fitted to the box and to the memory at
+   hand; channels-last 3D; bf16 autocast on CUDA (optional on the CPU); optional mirror TTA
+   (``with_mirror_tta``).
+3. ``postprocess.postprocess`` on the prepared (1 mm) grid: liver restriction, threshold, border
+   opening. Its result is a *mask*, and the mask is what goes back to the original grid
+   (as ``geometry.to_original(mask=True)``: linear interpolation of 0/1, then >= 0.5; computed
+   only near the liver's box by ``to_original_in_box``), then it is intersected with the original
+   liver mask (when ``restrict_to_liver``). The probability is mapped back separately (linear)
+   for ``--save-probabilities`` and the lesions' mean probability; a threshold of the mapped-back
+   probability would ignore the border opening, so it is not used.
+4. ``lesion_table.lesions`` on the original grid.
+
+Steps 3-4 are ``Predictor.finish``, so a batch driver can run them beside the next network pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..config import Config, InferConfig, PreprocessConfig
+from ..data.preprocess import prepare_volume
+from ..errors import InputError
+from ..io.geometry import GridMap, canonical_coords, from_canonical, require_same_grid, resample_axis_linear
+from ..io.volumes import Volume, read_volume
+from ..model.device import memory_format
+from .lesion_table import Lesion, lesions
+from .postprocess import postprocess
+from .tiling import fit_tile, liver_box, memory_budget_voxels, predict_tiled
+
+VolumePredictor = Callable[[NDArray, NDArray], NDArray]  # (image, liver) (x, y, z) -> probability (x, y, z)
+
+
+# --- tiles -------------------------------------------------------------------------------------
+
+
+# --- test-time augmentation ---------------------------------------------------------------------
+
+
+def with_mirror_tta(predict: VolumePredictor, axes: tuple[int, ...] = (0, 1, 2)) -> VolumePredictor:
+    """Wrap a volume predictor: mean probability over all 2^len(axes) mirrorings, each flipped back.
+
+    The flips are those of training's augmentation (each axis, independently), so all 8
+    combinations of the three axes by default, the identity included.
+    """
+    flips = [c for r in range(len(axes) + 1) for c in itertools.combinations(axes, r)]
+
+    def predict_tta(image: NDArray, liver: NDArray) -> NDArray[np.float32]:
+        total = np.zeros(np.shape(image), dtype=np.float32)
+        for flip in flips:
+            total += np.flip(predict(np.flip(image, flip), np.flip(liver, flip)), flip)
+        return total / np.float32(len(flips))
+
+    return predict_tta
+
+
+# --- one case ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedCase:
+    """A case read and pre-processed, ready for the network.
+
+    Attributes:
+        image: the original image (its ``affine`` and ``source`` decide the outputs' geometry).
+        liver: (i, j, k) bool liver mask on the original grid.
+        prepared: (x, y, z) float32 normalised image on the prepared grid.
+        prepared_liver: (x, y, z) uint8 liver mask on the prepared grid.
+        grid: the map between the two grids.
+        timings: seconds for ``read`` and ``preprocess``.
+    """
+
+    image: Volume
+    liver: NDArray[np.bool_]
+    prepared: NDArray[np.float32]
+    prepared_liver: NDArray[np.uint8]
+    grid: GridMap
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_case(image_path: str | Path, liver_path: str | Path | None, config: PreprocessConfig) -> LoadedCase:
+    """Read and pre-process one case.
+
+    Raises:
+        InputError: missing / unreadable files, grids that differ, an empty liver mask.
+    """
+    if liver_path is None:
+        raise InputError(image_path, "no liver mask given (-l); predict needs one")
+    t0 = time.perf_counter()
+    image = read_volume(image_path)
+    liver = read_volume(liver_path)
+    require_same_grid(image, liver)
+    t1 = time.perf_counter()
+    prepared, prepared_liver, grid, _ = prepare_volume(image, liver, config)
+    t2 = time.perf_counter()
+    return LoadedCase(image, np.asarray(liver.array) > 0, prepared, prepared_liver, grid,
+                      {"read": t1 - t0, "preprocess": t2 - t1})
+
+
+@dataclass(frozen=True, eq=False)
+class CaseResult:
+    """A prediction on the case's original grid.
+
+    Attributes:
+        mask: (i, j, k) uint8 tumour mask.
+        probability: (i, j, k) float32 probability (before post-processing).
+        lesions: the rows of ``lesions.csv``.
+        timings: seconds for ``network`` and ``postprocess`` (including the way back and lesions).
+    """
+
+    mask: NDArray[np.uint8]
+    probability: NDArray[np.float32]
+    lesions: list[Lesion]
+    timings: dict[str, float]
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class Predictor:
+    """A trained model ready to predict cases: network, configuration, device and precision.
+
+    A module is put in eval mode and channels-last 3D layout (faster on CPU and GPU alike).
+
+    Args:
+        net: a module, or any callable (1, 1, X, Y, Z) -> logits (1, 1, x, y, z) with the
+            valid-convolution margins of ``config.model``.
+        config: the model's configuration; ``config.infer`` decides tiles, TTA and post-processing.
+        device: a ``torch.device`` (or its name).
+        precision: ``auto`` (bf16 autocast on CUDA, float32 on the CPU), ``fp32``, or ``bf16``
+            (also on the CPU: several times faster where the CPU has bf16 instructions, e.g.
+            AVX512-BF16 / AMX, for large networks; probabilities within about 0.02 of float32).
+    """
+
+    def __init__(self, net, config: Config, device="cpu", precision: str = "auto") -> None:
+        import torch
+
+        if precision not in PRECISIONS:
+            raise InputError(None, f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+        self.device = torch.device(device)
+        self.config = config
+        self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.channels_last = isinstance(net, torch.nn.Module)
+        if self.channels_last:
+            net = net.eval().to(memory_format=memory_format(True))
+        self.net = net
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto", **infer: object) -> Predictor:
+        """Load a model folder; ``infer`` overrides fields of its ``InferConfig`` (e.g. ``tta=True``).
+
+        Raises:
+            InputError: missing or incompatible model folder, unavailable device, unknown precision.
+        """
+        from ..model.device import resolve_device
+        from ..model.folder import load_model
+
+        dev = resolve_device(device)
+        net, config = load_model(model_dir, dev)
+        return cls(net, config.replace(infer=dataclasses.replace(config.infer, **infer)), dev, precision)
+
+    @property
+    def infer(self) -> InferConfig:
+        return self.config.infer
+
+    def probability(self, image: NDArray, liver: NDArray) -> NDArray[np.float32]:
+        """(x, y, z) probabilities on the prepared grid (0 outside the liver's bounding box)."""
+        predict = with_mirror_tta(self._predict_plain) if self.infer.tta else self._predict_plain
+        return predict(image, liver)
+
+    def _predict_plain(self, image: NDArray, liver: NDArray) -> NDArray[np.float32]:
+        box = liver_box(liver)
+        if box is None:
+            return np.zeros(np.shape(image), dtype=np.float32)
+        model = self.config.model
+        extent = tuple(int(n) for n in box[1] - box[0])
+        budget = memory_budget_voxels(model, self.device, self.bf16)
+        tile = fit_tile(model, extent, self.infer.tile_output_size, budget)
+        return predict_tiled(self.net, model, image, liver, tile, self.device, self.bf16, self.channels_last)
+
+    def predict(self, case: LoadedCase, case_id: str) -> CaseResult:
+        """Network, then ``finish``; ``timings`` gets ``network`` and ``postprocess``."""
+        t0 = time.perf_counter()
+        prob = self.probability(case.prepared, case.prepared_liver)
+        network = time.perf_counter() - t0
+        result = self.finish(case, prob, case_id)
+        return dataclasses.replace(result, timings={"network": network, **result.timings})
+
+    def finish(self, case: LoadedCase, prob: NDArray, case_id: str) -> CaseResult:
+        """Post-processing, the way back to the original grid and the lesion table (no network).
+
+        Args:
+            prob: (x, y, z) probabilities on the prepared grid, from ``probability``.
+        """
+        t0 = time.perf_counter()
+        box = liver_box(case.prepared_liver)
+        if box is None:  # prepare_volume rejects empty livers; a liver lost in resampling gives nothing
+            original = np.zeros(case.image.shape, np.uint8)
+            prob_original = np.zeros(case.image.shape, np.float32)
+        else:
+            mask = _postprocess_in_box(prob, case.prepared_liver, box, self.infer)
+            original = (to_original_in_box(mask, case.grid, box) >= 0.5).astype(np.uint8)
+            if self.infer.restrict_to_liver:
+                original &= case.liver
+            prob_original = to_original_in_box(prob, case.grid, box)
+        table = lesions(case_id, original, prob_original, case.image.affine, self.config.evaluate.connectivity)
+        return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0})
+
+
+def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArray],
+                        infer: InferConfig) -> NDArray[np.uint8]:
+    """``postprocess`` on the liver's bounding box ``box`` plus one voxel; identical to the whole volume.
+
+    Outside the box the probability is 0 (``predict_volume``) and there is no liver, so nothing
+    there can become tumour; the one-voxel rim keeps the erosions' edge behaviour unchanged.
+    """
+    out = np.zeros(np.shape(prob), dtype=np.uint8)
+    region = tuple(slice(max(0, int(lo) - 1), int(hi) + 1) for lo, hi in zip(*box))
+    out[region] = postprocess(prob[region], np.asarray(liver)[region], infer)
+    return out
+
+
+def to_original_in_box(array: NDArray, grid: GridMap, box: tuple[NDArray, NDArray]) -> NDArray[np.float32]:
+    """``geometry.to_original(array, grid)`` for an array that is 0 outside ``box`` = (lo, hi), faster.
+
+    Only the original voxels whose linear interpolation reaches into the box (plus a one-voxel
+    zero rim, or the volume edge) are computed; every other value is 0, as the full computation gives.
+    Returns (i, j, k) float32 on the original grid.
+    """
+    lo = [max(0, int(box[0][a]) - 1) for a in (0, 1)]
+    hi = [min(grid.prepared_shape[a], int(box[1][a]) + 1) for a in (0, 1)]
+    part = np.asarray(array, dtype=np.float32)[lo[0]:hi[0], lo[1]:hi[1], :]
+    region = [slice(None)] * 3
+    for axis in (0, 1):
+        coords = canonical_coords(grid, axis)
+        near = np.flatnonzero((coords > lo[axis] - 1) & (coords < hi[axis]))
+        part = resample_axis_linear(part, axis, coords[near] - lo[axis])
+        region[axis] = slice(int(near[0]), int(near[-1]) + 1)
+    canonical = np.zeros(grid.canonical_shape, dtype=np.float32)
+    canonical[tuple(region)] = part
+    return from_canonical(canonical, grid)

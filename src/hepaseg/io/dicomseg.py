@@ -1,0 +1,120 @@
+"""DICOM-SEG export of a tumour mask that references the DICOM series it was predicted on.
+
+The mask is on the grid ``io.read_volume`` gives the series: axis i along the rows' direction
+(DICOM columns), j along the columns' direction (DICOM rows), k across slices. Each source slice
+is matched to its k by its ImagePositionPatient (through the volume's affine), so frame ``f`` of
+the segmentation is derived from, and references, exactly the slice it lies on. One binary
+segment "Neoplasm" in the liver; empty frames are omitted (highdicom's default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from .atomic import atomic_path
+from .volumes import LPS_TO_RAS, Affine
+
+POSITION_TOL_VOXELS = 0.05  # how far a slice's position may sit from a voxel centre
+# Type-2 patient / study attributes highdicom copies from the source; anonymised series may lack them.
+_TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+          "StudyDate", "StudyTime", "ReferringPhysicianName")
+
+
+def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int]) -> list[tuple[int, object]]:
+    """The series' datasets (headers only) with the slice index k each one lies on, sorted by k.
+
+    Raises:
+        InputError: a file does not lie on the volume's grid (another series, a localiser, ...).
+    """
+    import pydicom
+
+    folder = Path(folder)
+    to_index = np.linalg.inv(np.asarray(affine, dtype=np.float64))
+    matched: dict[int, object] = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            continue
+        if "ImagePositionPatient" not in ds:
+            continue
+        ras = LPS_TO_RAS[:3, :3] @ np.asarray(ds.ImagePositionPatient, dtype=np.float64)
+        ijk = to_index[:3, :3] @ ras + to_index[:3, 3]
+        k = int(round(ijk[2]))
+        if np.max(np.abs(ijk - [0, 0, k])) > POSITION_TOL_VOXELS or not 0 <= k < shape[2]:
+            raise InputError(path, f"slice position {np.round(ijk, 2).tolist()} (voxels) is off the series grid")
+        for keyword in _TYPE2:  # in memory only; the files are never written
+            if keyword not in ds:
+                setattr(ds, keyword, None)
+        matched[k] = ds
+    missing = sorted(set(range(shape[2])) - set(matched))
+    if missing:
+        raise InputError(folder, f"no DICOM file for slice(s) {missing[:5]} of the series")
+    return sorted(matched.items(), key=lambda item: item[0])
+
+
+def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, series_number: int = 100,
+                    software_version: str = ""):
+    """A binary DICOM-SEG dataset of ``mask`` referencing the series in ``series_folder`` (not written).
+
+    Args:
+        mask: (i, j, k) binary mask on the series' grid (as ``read_volume(series_folder)`` gives it).
+        affine: that grid's (4, 4) voxel -> RAS+ mm.
+        series_folder: the source DICOM series.
+        series_number: SeriesNumber of the new segmentation series.
+        software_version: recorded as SoftwareVersions and algorithm version (default: hepaseg's).
+
+    Returns:
+        a ``highdicom.seg.Segmentation``; ``write_dicom_seg`` saves it.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    mask = np.asarray(mask) > 0
+    slices = read_series(series_folder, affine, mask.shape)
+    frames = np.stack([mask[:, :, k].T for k, _ in slices]).astype(np.uint8)  # (frames, rows, cols)
+    version = software_version or _version()
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="liver tumour",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="hepaseg", family=codes.cid7162.ArtificialIntelligence, version=version),
+        anatomic_regions=[codes.SCT.Liver],
+    )
+    return hd.seg.Segmentation(
+        source_images=[ds for _, ds in slices],
+        pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description],
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="hepaseg",
+        manufacturer_model_name="hepaseg aU-Net",
+        software_versions=version,
+        device_serial_number="none",
+        series_description="liver tumour (hepaseg)",
+        omit_empty_frames=bool(mask.any()),  # an all-empty SEG keeps its frames
+    )
+
+
+def write_dicom_seg(seg, path: str | Path) -> Path:
+    """Save a dataset from ``build_dicom_seg`` to ``path`` atomically."""
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        seg.save_as(tmp)
+    return out
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,193 @@
+"""Voxel grids: the one check that two volumes share a grid, and the mapping between an image's
+original grid and the prepared 1 mm in-plane grid.
+
+The prepared grid is the original one reoriented (permutation / flips only: lossless) to the
+closest canonical RAS+ orientation, so that axis 2 (z) is the slice axis of an axial scan, then
+resampled in-plane (axes 0 and 1) to ``inplane_mm``; z is never resampled. Voxel centres follow
+the pixel-area convention: prepared index ``p`` sits at canonical index ``(p + 0.5) * r - 0.5``
+with ``r = inplane_mm / canonical spacing``. Resampling is separable linear interpolation;
+masks are interpolated and thresholded at 0.5, which never creates new labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from .volumes import Affine, Volume, voxel_spacing
+
+
+@dataclass(frozen=True, eq=False)
+class GridMap:
+    """Everything needed to map arrays between the original and the prepared grid.
+
+    Attributes:
+        original_shape: (i, j, k) of the file.
+        original_affine: (4, 4) voxel -> RAS+ mm of the file.
+        ornt: (3, 2) nibabel orientation transform, original -> canonical RAS+.
+        canonical_shape: shape after reorientation.
+        prepared_shape: shape after in-plane resampling, (x, y, z).
+        prepared_affine: (4, 4) voxel -> RAS+ mm of the prepared grid.
+        ratio: (rx, ry) in-plane prepared spacing / canonical spacing.
+    """
+
+    original_shape: tuple[int, int, int]
+    original_affine: Affine
+    ornt: NDArray[np.float64]
+    canonical_shape: tuple[int, int, int]
+    prepared_shape: tuple[int, int, int]
+    prepared_affine: Affine
+    ratio: tuple[float, float]
+
+    @property
+    def prepared_spacing(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in voxel_spacing(self.prepared_affine))  # type: ignore[return-value]
+
+    def to_dict(self) -> dict:
+        return {
+            "original_shape": list(self.original_shape),
+            "original_affine": np.asarray(self.original_affine).tolist(),
+            "ornt": np.asarray(self.ornt).tolist(),
+            "canonical_shape": list(self.canonical_shape),
+            "prepared_shape": list(self.prepared_shape),
+            "prepared_affine": np.asarray(self.prepared_affine).tolist(),
+            "ratio": list(self.ratio),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GridMap:
+        return cls(
+            tuple(d["original_shape"]), np.array(d["original_affine"], dtype=np.float64),
+            np.array(d["ornt"], dtype=np.float64), tuple(d["canonical_shape"]),
+            tuple(d["prepared_shape"]), np.array(d["prepared_affine"], dtype=np.float64),
+            tuple(d["ratio"]),
+        )
+
+
+def plan_grid(shape: tuple[int, int, int], affine: Affine, inplane_mm: float = 1.0) -> GridMap:
+    """The prepared grid for an image of ``shape`` and ``affine``."""
+    from nibabel.orientations import inv_ornt_aff, io_orientation
+
+    affine = np.asarray(affine, dtype=np.float64)
+    ornt = io_orientation(affine)
+    canonical_shape = tuple(int(shape[int(ax)]) for ax in np.argsort(ornt[:, 0]))
+    canonical_affine = affine @ inv_ornt_aff(ornt, shape)
+    spacing = voxel_spacing(canonical_affine)
+    ratio = (inplane_mm / spacing[0], inplane_mm / spacing[1])
+    prepared_shape = (
+        max(1, int(round(canonical_shape[0] / ratio[0]))),
+        max(1, int(round(canonical_shape[1] / ratio[1]))),
+        canonical_shape[2],
+    )
+    scale = np.eye(4)
+    for axis, r in enumerate(ratio):
+        scale[axis, axis] = r
+        scale[axis, 3] = 0.5 * r - 0.5
+    return GridMap(tuple(int(n) for n in shape), affine, ornt, canonical_shape,  # type: ignore[arg-type]
+                   prepared_shape, canonical_affine @ scale, (float(ratio[0]), float(ratio[1])))
+
+
+def to_prepared(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
+    """Map an array from the original grid to the prepared grid.
+
+    Returns float32 for images; uint8 0/1 for ``mask=True`` (linear, then >= 0.5).
+    """
+    from nibabel.orientations import apply_orientation
+
+    canonical = apply_orientation(np.asarray(array), grid.ornt).astype(np.float32, copy=False)
+    out = canonical
+    for axis in (0, 1):
+        n_out = grid.prepared_shape[axis]
+        coords = (np.arange(n_out) + 0.5) * grid.ratio[axis] - 0.5
+        out = resample_axis_linear(out, axis, coords)
+    return (out >= 0.5).astype(np.uint8) if mask else np.ascontiguousarray(out, dtype=np.float32)
+
+
+def to_original(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
+    """Map an array (probabilities or a mask) from the prepared grid back to the original grid.
+
+    Returns float32 (``mask=False``) or uint8 0/1 (``mask=True``: linear, then >= 0.5).
+    """
+    out = np.asarray(array, dtype=np.float32)
+    for axis in (0, 1):
+        out = resample_axis_linear(out, axis, canonical_coords(grid, axis))
+    original = from_canonical(out, grid)
+    return (original >= 0.5).astype(np.uint8) if mask else original.astype(np.float32, copy=False)
+
+
+def canonical_coords(grid: GridMap, axis: int) -> NDArray[np.float64]:
+    """Fractional prepared-grid index of every canonical voxel along in-plane ``axis`` (0 or 1)."""
+    return (np.arange(grid.canonical_shape[axis]) + 0.5) / grid.ratio[axis] - 0.5
+
+
+def from_canonical(array: NDArray, grid: GridMap) -> NDArray:
+    """Undo the reorientation: an array on the canonical grid back in the file's voxel order."""
+    from nibabel.orientations import apply_orientation, ornt_transform
+
+    back = ornt_transform(np.column_stack([np.arange(3), np.ones(3)]), grid.ornt)
+    return np.ascontiguousarray(apply_orientation(array, back))
+
+
+def resample_axis_linear(array: NDArray, axis: int, coords: NDArray) -> NDArray:
+    """Linear interpolation of ``array`` along ``axis`` at fractional indices ``coords``.
+
+    Coordinates beyond the first / last sample take the edge value. Returns float32.
+    """
+    n = array.shape[axis]
+    if n == 1:
+        return np.repeat(np.asarray(array, dtype=np.float32), len(coords), axis=axis)
+    c = np.clip(coords, 0.0, n - 1.0)
+    lo = np.minimum(np.floor(c).astype(np.intp), n - 2)
+    w = (c - lo).astype(np.float32)
+    shape = [1] * array.ndim
+    shape[axis] = len(coords)
+    w = w.reshape(shape)
+    a0 = np.take(array, lo, axis=axis).astype(np.float32, copy=False)
+    a1 = np.take(array, lo + 1, axis=axis).astype(np.float32, copy=False)
+    a1 -= a0
+    a1 *= w
+    a0 += a1
+    return a0
+
+
+# Grid tolerance between an image and its masks.
+SPACING_TOL_MM = 1e-3
+
+
+ORIGIN_TOL_MM = 1e-2
+
+
+DIRECTION_TOL = 1e-4
+
+
+def grid_mismatch(a: Volume, b: Volume) -> str | None:
+    """Describe how the grids of ``a`` and ``b`` differ beyond tolerance, or None if they match."""
+    if a.shape != b.shape:
+        return f"shape {b.shape} vs {a.shape}"
+    sa, sb = a.spacing, b.spacing
+    if np.max(np.abs(sa - sb)) > SPACING_TOL_MM:
+        return f"spacing {np.round(sb, 4).tolist()} vs {np.round(sa, 4).tolist()} mm"
+    if np.max(np.abs(a.affine[:3, 3] - b.affine[:3, 3])) > ORIGIN_TOL_MM:
+        return f"origin {np.round(b.affine[:3, 3], 3).tolist()} vs {np.round(a.affine[:3, 3], 3).tolist()} mm"
+    da, db = a.affine[:3, :3] / sa, b.affine[:3, :3] / sb
+    if np.max(np.abs(da - db)) > DIRECTION_TOL:
+        return "direction (orientation) differs"
+    return None
+
+
+def require_same_grid(reference: Volume, other: Volume, role: str = "the image") -> None:
+    """InputError naming ``other``'s file unless it lies on ``reference``'s grid (within tolerance).
+
+    ``role`` names the reference in the message: ``grid differs from the image <file>: <how>``.
+    """
+    mismatch = grid_mismatch(reference, other)
+    if mismatch:
+        raise InputError(other.source, f"grid differs from {role} {reference.source}: {mismatch}")
+
+
+def voxel_volume_ml(affine: Affine) -> float:
+    """The volume of one voxel in mL (the absolute determinant of the affine's 3 x 3 part, in mm^3 / 1000)."""
+    return abs(float(np.linalg.det(np.asarray(affine, dtype=np.float64)[:3, :3]))) / 1000.0

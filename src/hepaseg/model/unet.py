@@ -1,0 +1,116 @@
+"""The anisotropic U-Net (aU-Net, METHOD.md section 4) and its variants.
+
+Tensors are (N, C, X, Y, Z); sizes are (x, y, z) voxels. Every convolution is unpadded ("valid"),
+so the output patch is smaller than the input patch and centred in it (``model.shapes`` does the
+arithmetic). For the default configuration 236 x 236 x 72 <-> 52 x 52 x 32 (margin 92 / 92 / 20
+voxels per side).
+
+A block at level ``l`` is ``2 x (conv(kernel) + BN + ReLU)`` followed by ``z_convs[l] x
+(conv(1, 1, 3) + BN + ReLU)``, on both paths. Down: max pooling by ``pools[l]``; up: transposed
+convolution with kernel = stride = ``pools[l]`` halving the features, concatenation with the
+centre-cropped skip features. Dropout (``dropout``, element-wise) follows the bottom block and
+precedes every up-path block. Convolution kernels are Glorot-uniform, biases zero, batch norm with
+momentum 0.99 / epsilon 1e-3 (the Keras defaults of the paper's stack; configurable).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig, Size3
+from .shapes import Z_KERNEL, check_config
+
+# --- variants (configuration values, not subclasses) -------------------------------------------
+
+
+def aunet_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
+    """The paper's aU-Net (METHOD.md section 4): 3x3x1 convolutions, one 1x1x3 per block in levels 3-5."""
+    return ModelConfig(widths=widths, dropout=dropout)
+
+
+def unet2d_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
+    """A 2D U-Net: 3x3x1 convolutions, no z convolution, no pooling in z (use output z = 1)."""
+    levels = len(widths)
+    return ModelConfig(widths=widths, kernel=(3, 3, 1), z_convs=(0,) * levels,
+                       pools=((2, 2, 1),) * (levels - 1), dropout=dropout)
+
+
+def unet3d_config(widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.5) -> ModelConfig:
+    """An isotropic 3D U-Net: 3x3x3 convolutions, 2x2x2 pooling, no extra z convolution."""
+    levels = len(widths)
+    return ModelConfig(widths=widths, kernel=(3, 3, 3), z_convs=(0,) * levels,
+                       pools=((2, 2, 2),) * (levels - 1), dropout=dropout)
+
+
+# --- network -----------------------------------------------------------------------------------
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: Size3, cfg: ModelConfig) -> list[nn.Module]:
+    bn = nn.BatchNorm3d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
+    return [nn.Conv3d(c_in, c_out, kernel), bn, nn.ReLU(inplace=True)]
+
+
+def _block(c_in: int, c_out: int, level: int, cfg: ModelConfig) -> nn.Sequential:
+    layers = _conv_bn_relu(c_in, c_out, cfg.kernel, cfg) + _conv_bn_relu(c_out, c_out, cfg.kernel, cfg)
+    for _ in range(cfg.z_convs[level]):
+        layers += _conv_bn_relu(c_out, c_out, Z_KERNEL, cfg)
+    return nn.Sequential(*layers)
+
+
+def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """The centre ``size`` (x, y, z) of a (N, C, X, Y, Z) tensor."""
+    starts = [(d - s) // 2 for d, s in zip(x.shape[2:], size)]
+    return x[:, :, starts[0]:starts[0] + size[0], starts[1]:starts[1] + size[1], starts[2]:starts[2] + size[2]]
+
+
+class UNet(nn.Module):
+    """The aU-Net and its variants, built from a ``ModelConfig``.
+
+    ``forward`` maps (N, in_channels, X, Y, Z) with a valid input size (see ``input_size``) to
+    one logit per output voxel, (N, 1, x, y, z).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        check_config(cfg)
+        self.config = cfg
+        w, levels = cfg.widths, len(cfg.widths)
+        self.down = nn.ModuleList()
+        c_in = cfg.in_channels
+        for level in range(levels - 1):
+            self.down.append(_block(c_in, w[level], level, cfg))
+            c_in = w[level]
+        self.pools = nn.ModuleList(nn.MaxPool3d(p, p) for p in cfg.pools)
+        self.bottom = _block(c_in, w[-1], levels - 1, cfg)
+        self.ups = nn.ModuleList(nn.ConvTranspose3d(w[level + 1], w[level], cfg.pools[level], cfg.pools[level])
+                                 for level in range(levels - 1))
+        self.up_blocks = nn.ModuleList(_block(2 * w[level], w[level], level, cfg) for level in range(levels - 1))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Conv3d(w[0], 1, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform kernels, zero biases (Keras defaults); BN weight 1, bias 0."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block, pool in zip(self.down, self.pools):
+            x = block(x)
+            skips.append(x)
+            x = pool(x)
+        x = self.dropout(self.bottom(x))
+        for level in reversed(range(len(self.ups))):
+            x = self.ups[level](x)
+            x = torch.cat([center_crop(skips[level], x.shape[2:]), x], dim=1)
+            x = self.up_blocks[level](self.dropout(x))
+        return self.head(x)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)

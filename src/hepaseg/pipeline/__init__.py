@@ -1,0 +1,1 @@
+"""Stages composed: the end-to-end study, the evaluation folder, and the demo."""

@@ -1,0 +1,45 @@
+"""``hepaseg evaluate``: evaluate a split against every rater and write the evaluation folder.
+
+The folder gets the per-case results (``evaluation.results``: ``segmentation.csv``, ``scores.csv``,
+``detection.csv``, ``lesions.csv``, ``evaluation.json``), the paired tests (``stats.csv``), and
+the tables and figures (``report.evaluation``). Everything is computed before the first file is
+written, and each file is written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import EvalConfig
+from ..evaluation.evaluate import evaluate_inputs, find_inputs
+from ..evaluation.results import STATS_FILE, Results, to_csv, write_results
+from ..evaluation.stats import PairedTest, compare_algorithms
+from ..io.atomic import write_bytes, write_text
+from ..report.evaluation import render_evaluation
+
+
+def write_evaluation(manifest: str | Path, predictions: Mapping[str, str | Path], out: str | Path,
+                     split: str = "test", config: EvalConfig = EvalConfig(),
+                     workers: int | None = None) -> Results:
+    """Evaluate a split and write every result file into ``out``.
+
+    The statistics compare the first two algorithms (none with a single algorithm).
+
+    Raises:
+        InputError: see ``evaluation.evaluate.find_inputs`` and ``evaluate_inputs``.
+    """
+    inputs = find_inputs(manifest, predictions, split)
+    results = evaluate_inputs(inputs, config, workers)
+    algorithms = results.info.algorithms
+    tests: tuple[PairedTest, ...] = ()
+    if len(algorithms) >= 2:
+        tests = compare_algorithms(results, algorithms[0], algorithms[1])
+    files = {STATS_FILE: to_csv(tests, PairedTest), **render_evaluation(results, tests, inputs)}
+    write_results(results, out)
+    for name, data in files.items():
+        if isinstance(data, bytes):
+            write_bytes(Path(out) / name, data)
+        else:
+            write_text(Path(out) / name, data)
+    return results

@@ -1,0 +1,222 @@
+"""The paper's experiment end to end, resumable: ``hepaseg study``.
+
+Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it depends on:
+
+1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
+2. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
+3. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
+4. ``predict``: both models on the test and unlabeled cases -> ``<out>/preds/{A1,A2}``.
+5. ``evaluate``: against every rater on the test split -> ``<out>/eval``.
+6. ``report``: ``<out>/report.html`` with the evaluation and a section on the run itself.
+
+A finished stage whose fingerprint is unchanged is skipped on ``--resume``; a changed input or
+configuration changes the fingerprint of that stage and of every stage after it, so exactly those
+run again. An unfinished training or selection continues from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..data.manifest import load_manifest
+from ..errors import InputError
+from ..io.atomic import write_json
+
+STATE = "pipeline.json"
+ALGORITHMS = ("A1", "A2")
+PREDICT_SPLITS = ("test", "unlabeled")
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Where the study's outputs are, and how long each stage of this call took (s)."""
+
+    folder: Path
+    report: Path
+    evaluation: Path
+    stage_seconds: dict[str, float]
+    skipped: tuple[str, ...]
+
+
+class _Record:
+    """``pipeline.json``: per stage its fingerprint, wall seconds and result facts; written atomically."""
+
+    def __init__(self, folder: Path, config: Config, resume: bool) -> None:
+        self.path = folder / STATE
+        if self.path.exists() and not resume:
+            raise InputError(folder, "already holds a study; continue it with --resume or choose another folder")
+        self.data: dict[str, Any] = {"stages": {}}
+        if self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InputError(self.path, f"corrupt study record ({exc})") from exc
+        self.data["config"] = config.to_dict()
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, self.data)
+
+    def done(self, stage: str, fingerprint: str) -> bool:
+        entry = self.data["stages"].get(stage)
+        return bool(entry and entry.get("finished") and entry.get("fingerprint") == fingerprint)
+
+    def fingerprint(self, stage: str) -> str | None:
+        return self.data["stages"].get(stage, {}).get("fingerprint")
+
+    def facts(self, stage: str) -> dict[str, Any]:
+        return self.data["stages"].get(stage, {}).get("facts", {})
+
+    def start(self, stage: str, fingerprint: str) -> None:
+        self.data["stages"][stage] = {"fingerprint": fingerprint, "finished": False}
+        write_json(self.path, self.data)
+
+    def finish(self, stage: str, seconds: float, facts: dict[str, Any]) -> None:
+        entry = self.data["stages"][stage]
+        entry.update(finished=True, seconds=round(seconds, 3), facts=facts)
+        write_json(self.path, self.data)
+
+
+def _hash(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def run_study(manifest: str | Path, out: str | Path, config: Config, resume: bool = False,
+              device: str = "auto", workers: int | None = None, progress: bool = True,
+              log: Callable[[str], None] = print) -> StudyResult:
+    """Run (or continue) the whole study; see the module docstring for the stages.
+
+    Args:
+        manifest: ``dataset.json`` with train, val and test cases (test cases carry all raters).
+        out: the study folder.
+        config: the full configuration (a preset, possibly changed).
+        resume: continue a study in ``out``; without it an existing study is an error.
+        device: ``auto``, ``cpu`` or ``cuda`` for training and prediction.
+        workers: parallel processes for pre-processing, selection runs and evaluation.
+
+    Raises:
+        InputError: bad manifest or data, an existing study without ``resume``.
+    """
+    from ..data.preprocess import load_prepared, preprocess_dataset
+    from ..inference.batch import predict_paths
+    from ..model.folder import model_dir
+    from ..report.page import write_report
+    from ..report.run import run_sections
+    from ..selection.executors import make_executor
+    from ..selection.halving import run_selection
+    from ..training.train import train_run
+    from .evaluation import write_evaluation
+
+    manifest = Path(manifest).resolve()
+    dataset = load_manifest(manifest)
+    for split in ("train", "val", "test"):
+        if not dataset.split(split):
+            raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
+    folder = Path(out).resolve()
+    record = _Record(folder, config, resume)
+    prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
+    preds = {"A1": folder / "preds" / "A1", "A2": folder / "preds" / "A2"}
+    evaluation, report = folder / "eval", folder / "report.html"
+    seconds: dict[str, float] = {}
+    skipped: list[str] = []
+
+    def stage(name: str, fingerprint: str, work: Callable[[], dict[str, Any]], stale: tuple[Path, ...] = ()) -> None:
+        if record.done(name, fingerprint):
+            skipped.append(name)
+            log(f"[{name}] up to date, skipped")
+            return
+        if record.fingerprint(name) not in (None, fingerprint):
+            for path in stale:  # inputs or configuration changed: start this stage afresh
+                shutil.rmtree(path, ignore_errors=True)
+        log(f"[{name}] running")
+        record.start(name, fingerprint)
+        t0 = time.perf_counter()
+        facts = work()
+        seconds[name] = time.perf_counter() - t0
+        record.finish(name, seconds[name], facts)
+        log(f"[{name}] done in {seconds[name]:.0f} s")
+
+    cfg = config.to_dict()
+
+    def do_preprocess() -> dict[str, Any]:
+        summary = preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
+        return {"done": summary.done, "skipped": summary.skipped}
+
+    stage("preprocess", _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
+          do_preprocess)
+    prep_fp = _hash(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
+    training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
+
+    def do_a2() -> dict[str, Any]:
+        result = train_run(prep, a2, config, seed=a2_seed(config), device=device, resume=True,
+                           progress=progress)
+        return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard,
+                "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
+
+    a2_fp = _hash(prep_fp, training, a2_seed(config))
+    stage("a2", a2_fp, do_a2, stale=(a2,))
+
+    def do_a1() -> dict[str, Any]:
+        with make_executor("local", workers=workers, device=device) as executor:
+            result = run_selection(prep, a1, config, executor, resume=True, progress=progress)
+        return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
+                "table": str(result.table), "task_seconds": result.task_seconds}
+
+    a1_fp = _hash(prep_fp, training, cfg["select"])
+    stage("a1", a1_fp, do_a1, stale=(a1,))
+
+    def do_predict() -> dict[str, Any]:
+        failed = 0
+        for name, model in (("A1", model_dir(a1)), ("A2", model_dir(a2))):
+            for split in PREDICT_SPLITS:
+                if dataset.split(split):
+                    summary = predict_paths(model, preds[name], dataset=manifest, split=split, overwrite=True,
+                                            device=device, infer=asdict(config.infer), progress=progress)
+                    failed += len(summary.failed)
+        if failed:
+            raise InputError(preds["A1"].parent, f"{failed} case(s) failed to predict (see the lines above)")
+        return {"cases": {s: len(dataset.split(s)) for s in PREDICT_SPLITS}}
+
+    predict_fp = _hash(a1_fp, a2_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
+    stage("predict", predict_fp, do_predict, stale=tuple(preds.values()))
+
+    def do_evaluate() -> dict[str, Any]:
+        results = write_evaluation(manifest, preds, evaluation, split="test", config=config.evaluate,
+                                   workers=workers)
+        return {"cases": len(results.info.cases)}
+
+    evaluate_fp = _hash(predict_fp, cfg["evaluate"])
+    stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
+
+    def do_report() -> dict[str, Any]:
+        write_report(evaluation, report, sections=run_sections(record.data, seconds, device))
+        return {"report": str(report)}
+
+    timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
+    stage("report", _hash(evaluate_fp, timings), do_report)
+    return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
+
+
+def a2_seed(config: Config) -> int:
+    """A2's seed: the first one after A1's seeds, so that A2 is an independent draw and not one of
+    the runs A1 chooses from (with one of A1's seeds, A1 would contain A2 bit for bit on the CPU)."""
+    return config.select.first_seed + config.select.runs
+
+
+def _input_fingerprints(dataset, config: Config) -> list[str]:
+    """Per case, the pre-processing fingerprint of its files (path, size, mtime) and configuration."""
+    from ..data.preprocess import fingerprint
+
+    try:
+        return [fingerprint(case, config.preprocess) for case in dataset.cases]
+    except FileNotFoundError as exc:
+        raise InputError(exc.filename, "file not found") from exc

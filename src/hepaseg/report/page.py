@@ -1,0 +1,65 @@
+"""The HTML report (``hepaseg report``): one self-contained page from an evaluation folder.
+
+It reads only what ``hepaseg evaluate`` wrote there; pass extra ``Section`` blocks to add a
+study's own results (``report.run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..evaluation.results import STATS_FILE, from_csv, read_results
+from ..evaluation.stats import PairedTest
+from ..io.atomic import write_text
+from .evaluation import FIGURES
+from .html import Section, image_html, render_page, table_html, text_html
+from .summary import summary_paragraphs
+from .tables import table1, table2
+
+
+def build_report(folder: str | Path, sections: Sequence[Section] = ()) -> str:
+    """The HTML page for an evaluation folder, with ``sections`` appended after the built-in ones.
+
+    Raises:
+        InputError: the folder lacks a file that ``hepaseg evaluate`` writes.
+    """
+    root = Path(folder)
+    results = read_results(root)
+    tests = _read_tests(root)
+    built = [Section("Summary", text_html(summary_paragraphs(results, tests)))]
+    t1, t2 = table1(results, tests), table2(results, tests)
+    built.append(Section("Segmentation (Table 1)", table_html(t1.header, t1.rows, t1.caption)))
+    built += _figure(root, "segmentation.png")
+    built.append(Section("Detection (Table 2)", table_html(t2.header, t2.rows, t2.caption)))
+    built += _figure(root, "recall_by_size.png")
+    built += _figure(root, "overlays.png")
+    built.append(Section("Paired tests", table_html(
+        ("family", "metric", "rater", "statistic", "p", "adjusted p", "significant", "n"),
+        [(t.family, t.metric, t.rater, f"{t.statistic:g}", f"{t.p:.4g}", f"{t.p_adjusted:.4g}",
+          "yes" if t.significant else "no", str(t.n)) for t in tests],
+        "Wilcoxon signed-rank (two-sided) on per-case pairs of the first two algorithms; "
+        "Benjamini-Hochberg within each family.")))
+    info = results.info
+    built.append(Section("Run", text_html([
+        f"Manifest {info.manifest}, split '{info.split}', {len(info.cases)} cases: {', '.join(info.cases)}.",
+        "Predictions: " + "; ".join(f"{a} = {p}" for a, p in info.predictions.items()) + ".",
+        f"Settings: {info.config}.",
+    ])))
+    return render_page(f"Evaluation: {', '.join(info.algorithms)} vs {', '.join(info.raters)}",
+                       [*built, *sections])
+
+
+def write_report(folder: str | Path, out: str | Path, sections: Sequence[Section] = ()) -> Path:
+    """Write ``build_report(folder, sections)`` to ``out`` atomically."""
+    write_text(out, build_report(folder, sections))
+    return Path(out)
+
+
+def _read_tests(root: Path) -> tuple[PairedTest, ...]:
+    return from_csv(root / STATS_FILE, PairedTest)
+
+
+def _figure(root: Path, name: str) -> list[Section]:
+    path = root / name
+    return [Section(FIGURES[name], image_html(path.read_bytes(), FIGURES[name]))] if path.is_file() else []

@@ -1,0 +1,109 @@
+"""The study's own report sections (the run: stages, speed, selection, environment) and the
+headline table printed at the end of ``hepaseg study`` and ``make demo``."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.results import INTER_RATER, MEAN, read_results
+from .html import Section, image_html, table_html, text_html
+
+STAGE_TITLES = {
+    "preprocess": "pre-processing", "a2": "A2: single training", "a1": "A1: successive halving over seeds",
+    "predict": "prediction (test + unlabeled, both models)", "evaluate": "evaluation", "report": "report",
+}
+
+
+def run_sections(record: dict[str, Any], this_call: dict[str, float], device: str) -> list[Section]:
+    """HTML sections describing the run from the study record (``pipeline.json``)."""
+    stages = record.get("stages", {})
+    rows = []
+    for name, title in STAGE_TITLES.items():
+        entry = stages.get(name)
+        if entry is None or name == "report":
+            continue
+        rows.append([title, f"{entry.get('seconds', float('nan')):.1f}",
+                     "this run" if name in this_call else "earlier run (resumed)"])
+    sections = [Section("The run: wall time per stage", table_html(["stage", "wall time (s)", "computed in"], rows))]
+    a2, a1 = stages.get("a2", {}).get("facts", {}), stages.get("a1", {}).get("facts", {})
+    config = record.get("config", {})
+    speed = []
+    if a2:
+        speed.append(f"A2 trained {a2['iterations']} iterations in {a2['seconds']:.0f} s "
+                     f"({a2['its_per_second']:.2f} iterations/s including validation); best validation "
+                     f"Jaccard {_num(a2.get('best_jaccard'))}.")
+    if a1:
+        sel = config.get("select", {})
+        speed.append(f"A1 started {sel.get('runs')} seeds (budgets {sel.get('min_iterations')} to "
+                     f"{sel.get('max_iterations')} iterations, eta {sel.get('eta')}); the winner is seed "
+                     f"{a1['winner']} with best validation Jaccard {_num(a1.get('best_jaccard'))}; the runs took "
+                     f"{a1['task_seconds']:.0f} s of device time.")
+    if speed:
+        sections.append(Section("Training speed and selection", text_html(speed)))
+    figure = Path(a1["figure"]) if a1.get("figure") else None
+    if figure is not None and figure.is_file():
+        sections.append(Section("Figure 5: the selection over seeds", image_html(figure.read_bytes(), "selection")))
+    sections.append(Section("Environment", table_html(["item", "value"], environment(device))))
+    sections.append(Section("Configuration", "<details><summary>config.json</summary><pre>"
+                            + html.escape(json.dumps(config, indent=2)) + "</pre></details>"))
+    return sections
+
+
+def environment(device: str) -> list[list[str]]:
+    """Versions and hardware, as (item, value) rows."""
+    import numpy
+    import scipy
+    import torch
+
+    from .. import __version__
+    from ..model.device import native_bf16
+
+    rows = [["hepaseg", __version__], ["python", platform.python_version()], ["torch", torch.__version__],
+            ["numpy", numpy.__version__], ["scipy", scipy.__version__],
+            ["platform", platform.platform()], ["CPU cores", str(os.cpu_count())],
+            ["CPU bf16 instructions (bf16 autocast on the CPU)", "yes" if native_bf16(torch.device("cpu")) else "no"],
+            ["device setting", device]]
+    if torch.cuda.is_available():
+        rows.append(["GPU", torch.cuda.get_device_name(0)])
+    return rows
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def headline(evaluation: str | Path) -> str:
+    """A plain-text table: mean Dice vs the raters, phi, detection F1 per algorithm and the raters."""
+    results = read_results(evaluation)
+    algorithms = list(results.info.algorithms)
+
+    def stat(values: np.ndarray) -> str:
+        finite = values[~np.isnan(values)]
+        return f"{finite.mean():.3f} +- {finite.std(ddof=1) if finite.size > 1 else 0.0:.3f}" if finite.size else "n/a"
+
+    header = f"{'':<22}" + "".join(f"{a:>18}" for a in algorithms) + f"{'raters':>18}"
+    lines = [header]
+    lines.append(f"{'mean Dice vs raters':<22}" + "".join(
+        f"{stat(results.values('scores', 'mean_dice', a)):>18}" for a in algorithms)
+        + f"{stat(results.values('segmentation', 'dice', INTER_RATER, MEAN)):>18}")
+    lines.append(f"{'phi':<22}" + "".join(f"{stat(results.values('scores', 'phi', a)):>18}" for a in algorithms)
+                 + f"{'(0.9 by design)':>18}")
+    lines.append(f"{'detection F1':<22}" + "".join(
+        f"{stat(results.values('detection', 'f1', a, MEAN)):>18}" for a in algorithms)
+        + f"{stat(results.values('detection', 'f1', INTER_RATER, MEAN)):>18}")
+    if len(algorithms) >= 2:
+        first, second = algorithms[:2]
+        a = np.nanmean(results.values("scores", "mean_dice", first))
+        b = np.nanmean(results.values("scores", "mean_dice", second))
+        verdict = (f"{first} beats {second} in mean Dice ({a:.3f} vs {b:.3f})." if a > b else
+                   f"{first} does NOT beat {second} in mean Dice on this run ({a:.3f} vs {b:.3f}).")
+        lines.append(verdict)
+    return "\n".join(lines)

@@ -1,0 +1,270 @@
+"""Multi-model training (algorithm A1, METHOD.md section 6): successive halving over seeds.
+
+``run_selection`` drives a study in a folder::
+
+    <study>/study.json        the persistent record (``select_state``): config + finished tasks
+    <study>/runs/seed-007/    one training run per seed, continued from its checkpoint per rung
+    <study>/model/            the winner's model folder (its best validation state), as ``train``
+                              writes it, so ``predict`` takes it like a single training's model
+    <study>/study.csv         seed, rung, iterations, best Jaccard, device seconds, rank, status
+    <study>/study.png         finished runs over wall time and validation loss per run (Fig. 5)
+
+Each rung hands its run-to-budget tasks (``Task``) to an executor (``executors``), records every
+finished task atomically, then ranks the rung's runs by best validation Jaccard so far (ties by
+lower seed) and keeps the best ones for the next rung. Tasks already recorded are not run again,
+so a killed study restarted with ``resume=True`` redoes no finished task and ends the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import Config, preset
+from ..data.preprocess import load_prepared
+from ..errors import InputError
+from ..io.atomic import replace_dir, write_text
+from ..model.folder import LOG, MODEL_DIR, model_dir
+from .executors import Executor
+from .figure import plot_study
+from .schedule import Schedule, hyperband_brackets, plan, rank, seeds, successive_halving
+from .state import STATE, StudyState, TaskResult
+
+RUNS = "runs"
+TABLE = "study.csv"
+FIGURE = "study.png"
+
+
+@dataclass(frozen=True)
+class Task:
+    """Train run ``seed`` (folder ``run_dir``) until ``until_iterations``, continuing its checkpoint."""
+
+    seed: int
+    rung: int
+    until_iterations: int
+    prep_dir: str
+    run_dir: str
+    config: Config
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """The outcome: the winning seed, its best validation Jaccard and the study's files."""
+
+    winner: int
+    best_jaccard: float | None
+    ranking: tuple[tuple[int, ...], ...]  # per rung, the seeds that ran it, best first
+    model_dir: Path
+    table: Path
+    figure: Path
+    wall_seconds: float  # of this call (a resumed study counts only its own part)
+    task_seconds: float  # sum of the tasks' device seconds run by this call
+
+
+def study_config(study_dir: str | Path, preset_name: str | None, config_file: str | Path | None,
+                 resume: bool) -> Config:
+    """The configuration of a study: a resumed study's own, else ``--config`` or ``--preset``.
+
+    Raises:
+        InputError: both a preset and a file given, or an unreadable configuration file.
+    """
+    if preset_name is not None and config_file is not None:
+        raise InputError(None, "give --preset or --config, not both")
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            return Config.from_json(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(path, f"cannot read the configuration ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    if resume and (Path(study_dir) / STATE).is_file() and preset_name is None:
+        return StudyState.read(Path(study_dir) / STATE).config
+    return preset(preset_name or "paper")
+
+
+def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:
+    """What a study would do: its rungs, total and critical-path iterations, estimated hours, and
+    (for comparison) every Hyperband bracket for the same budgets."""
+    sc = config.select
+    out = plan(successive_halving(sc), workers, its_per_second)
+    out["first_seed"] = sc.first_seed
+    out["hyperband_brackets"] = [[{"runs": r.runs, "to_iterations": r.iterations} for r in b]
+                                 for b in hyperband_brackets(sc.min_iterations, sc.max_iterations, sc.eta)]
+    return out
+
+
+def run_dir(study_dir: str | Path, seed: int) -> Path:
+    """The run folder of ``seed`` inside a study."""
+    return Path(study_dir) / RUNS / f"seed-{seed:03d}"
+
+
+def run_to_budget(task: Task, device: str, threads: int) -> TaskResult:
+    """Executor task: train one run until its rung budget (resuming its checkpoint) and report."""
+    import torch
+
+    from ..training.train import train_run
+
+    torch.set_num_threads(threads)
+    started = time.time()
+    clock = time.perf_counter()
+    run = train_run(task.prep_dir, task.run_dir, task.config, task.seed, task.until_iterations, device,
+                    resume=True, progress=False)
+    seconds = time.perf_counter() - clock
+    history = tuple((int(i), float(j)) for i, j in run.history)
+    return TaskResult(task.seed, task.rung, task.until_iterations, int(run.iterations_done), run.best_jaccard,
+                      history, seconds, started, started + seconds, device, threads, socket.gethostname())
+
+
+def run_config(config: Config) -> Config:
+    """The configuration every run of the study is trained with: ``train.iterations`` is the
+    largest budget, so each run's ``config.json`` says how far it could go."""
+    return config.replace(train=replace(config.train, iterations=config.select.max_iterations))
+
+
+def run_selection(prep_dir: str | Path, study_dir: str | Path, config: Config, executor: Executor,
+                  resume: bool = False, progress: bool = True) -> SelectionResult:
+    """Run (or with ``resume`` continue) a successive-halving study over seeds.
+
+    Args:
+        prep_dir: the prepared-case cache (``hepaseg preprocess``); on a cluster, shared storage.
+        study_dir: the study folder; on a cluster, shared storage every worker can write.
+        config: the full configuration; ``config.select`` sets runs, budgets, eta and first seed.
+        executor: where the tasks run (``LocalExecutor`` / ``RayExecutor``).
+        resume: continue the study in ``study_dir`` (same config and data), skipping finished
+            tasks; start it if it has none yet.
+        progress: show a progress bar over run-to-budget tasks.
+
+    Raises:
+        InputError: missing data, an existing study without ``resume``, a configuration that
+            differs from the resumed study's.
+    """
+    from tqdm import tqdm
+
+    schedule = successive_halving(config.select)
+    prep, study = Path(prep_dir).resolve(), Path(study_dir).resolve()
+    load_prepared(prep)
+    state = StudyState.open(study, config, prep, resume)
+    trained = run_config(config)
+    clock = time.perf_counter()
+    task_seconds = 0.0
+    bar = tqdm(total=sum(r.runs for r in schedule), desc="select", unit="task", disable=not progress)
+    alive = list(seeds(config.select))
+    ranking = []
+    try:
+        for rung in schedule:
+            alive = alive[: rung.runs]
+            todo = [Task(s, rung.index, rung.iterations, str(prep), str(run_dir(study, s)), trained)
+                    for s in alive if state.result(s, rung.index) is None]
+            bar.set_postfix_str(f"rung {rung.index}: {rung.runs} runs to {rung.iterations} it.")
+            bar.update(len(alive) - len(todo))
+            for result in executor.map_unordered(run_to_budget, todo):
+                state.finish(result)
+                task_seconds += result.seconds
+                bar.update()
+            alive = rank({s: state.result(s, rung.index).best_jaccard for s in alive})
+            ranking.append(tuple(alive))
+    finally:
+        bar.close()
+    winner = alive[0]
+    model = _copy_model(model_dir(run_dir(study, winner)), study / MODEL_DIR)
+    results = state.results()
+    table = write_text_table(study / TABLE, study_rows(results, schedule, ranking))
+    figure = plot_study(results, schedule, winner, study / FIGURE)
+    return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
+                           table, figure, time.perf_counter() - clock, task_seconds)
+
+
+def _copy_model(source: Path, target: Path) -> Path:
+    """Copy the winner's model folder to ``target``, replacing an older copy atomically."""
+    if not source.is_dir():
+        raise InputError(source, "the winning run has no model folder")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def study_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]]) -> list[dict]:
+    """One row per task: seed, rung, iterations, best Jaccard, device seconds, rank in its rung,
+    and whether the run was kept for the next rung, dropped, or won."""
+    rows = []
+    for r in results:
+        order = ranking[r.rung]
+        position = order.index(r.seed)
+        if r.rung == len(schedule) - 1:
+            status = "winner" if position == 0 else "dropped"
+        else:
+            status = "kept" if position < schedule[r.rung + 1].runs else "dropped"
+        rows.append({"seed": r.seed, "rung": r.rung, "iterations": r.iterations_done,
+                     "best_jaccard": "" if r.best_jaccard is None else f"{r.best_jaccard:.6f}",
+                     "device_seconds": f"{r.seconds:.3f}", "rank": position + 1, "status": status,
+                     "device": r.device, "threads": r.threads, "host": r.host})
+    return rows
+
+
+def write_text_table(path: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` as CSV (header from the first row) atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+    return path
+
+
+def measured_its_per_second(path: str | Path) -> float:
+    """Single-run training speed (iterations per second) measured earlier.
+
+    Args:
+        path: a study (its folder or ``study.json``): iterations per device second over its
+            finished tasks; or a training run (its folder, ``model/`` or ``train_log.jsonl``):
+            the last ``it_per_s`` of its log.
+
+    Raises:
+        InputError: nothing readable there, or no speed recorded yet.
+    """
+    path = Path(path)
+    for candidate in (path, path / STATE):
+        if candidate.is_file() and candidate.name == STATE:
+            return _study_speed(candidate)
+    for candidate in (path, path / LOG, model_dir(path) / LOG):
+        if candidate.is_file() and candidate.suffix == ".jsonl":
+            return _log_speed(candidate)
+    raise InputError(path, f"neither a study ({STATE}) nor a training run ({MODEL_DIR}/{LOG})")
+
+
+def _study_speed(record: Path) -> float:
+    state = StudyState.read(record)
+    schedule = successive_halving(state.config.select)
+    tasks = state.results()
+    iterations = sum(t.until_iterations - schedule[t.rung].start_iterations for t in tasks)
+    seconds = sum(t.seconds for t in tasks)
+    if seconds <= 0:
+        raise InputError(record, "the study has no finished task to measure the speed from")
+    return iterations / seconds
+
+
+def _log_speed(log: Path) -> float:
+    speeds = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("it_per_s"):
+            speeds.append(float(record["it_per_s"]))
+    if not speeds:
+        raise InputError(log, "the training log records no speed (it_per_s) yet")
+    return speeds[-1]

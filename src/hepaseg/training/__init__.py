@@ -1,0 +1,1 @@
+"""One training run (A2): patch sampling, augmentation, loss, checkpoints, validation."""

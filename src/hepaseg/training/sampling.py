@@ -1,0 +1,191 @@
+"""Training patches (METHOD.md section 3): 90 % tumour / 10 % liver patches, valid-conv crops.
+
+A patch is an input crop of the image (output region plus the network's margin on each side,
+padded past the volume border) with the tumour target and the loss weight mask (the liver dilated
+by ``loss_dilation_mm`` in-plane and ``loss_dilation_slices`` in z, zero outside the volume) on the
+output region. Arrays are (x, y, z) voxels of the prepared grid; a batch is (B, 1, X, Y, Z).
+
+Every random choice comes from the sampler's explicit ``numpy.random.Generator``: patch position
+first, then the augmentation parameters (``augment.draw_params``). ``state()`` / ``set_state()``
+save and restore it, so a resumed run draws the same patches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from ..config import AugmentConfig, PatchConfig, Size3
+from ..errors import InputError
+from ..model.shapes import IMAGE_PAD_MODE, crop
+from .augment import AugmentParams, draw_params
+
+_FAR = 1e9  # "mm" between slices, so that the in-plane distance transform never crosses slices
+
+
+def dilate_liver(liver: NDArray, spacing: Sequence[float], radius_mm: float, slices: int) -> NDArray[np.bool_]:
+    """The liver mask dilated by a cylinder: a disc of ``radius_mm`` in-plane, +- ``slices`` in z.
+
+    Args:
+        liver: (x, y, z) mask.
+        spacing: (x, y, z) voxel size in mm; only x and y are used.
+    """
+    mask = np.asarray(liver) > 0
+    if not mask.any():
+        return mask
+    distance = ndimage.distance_transform_edt(~mask, sampling=(spacing[0], spacing[1], _FAR))
+    disc = distance <= radius_mm
+    if slices > 0:
+        disc = ndimage.maximum_filter1d(disc, size=2 * slices + 1, axis=2, mode="constant")
+    return disc
+
+
+def dilation_reach(spacing: Sequence[float], radius_mm: float, slices: int) -> Size3:
+    """Voxels per side the dilation of ``dilate_liver`` can reach along (x, y, z)."""
+    return (int(radius_mm // spacing[0]), int(radius_mm // spacing[1]), int(slices))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch (numpy, host memory).
+
+    image: (B, 1, X, Y, Z) float32 input patches, not yet augmented.
+    target, weight: (B, 1, x, y, z) uint8 tumour labels and loss weight mask on the output region.
+    augment: one parameter set per patch, applied later (on the training device).
+    sampler_state: the sampler's generator state right after drawing this batch.
+    """
+
+    image: NDArray[np.float32]
+    target: NDArray[np.uint8]
+    weight: NDArray[np.uint8]
+    augment: tuple[AugmentParams, ...]
+    sampler_state: dict[str, Any]
+
+
+class CaseArrays:
+    """What sampling needs of one prepared case: memory-mapped arrays, tumour voxels, liver box."""
+
+    def __init__(self, case: Any, rater: str) -> None:
+        self.id = case.id
+        self.spacing = tuple(case.spacing)
+        self.image = case.image()
+        self.liver = case.liver()
+        self.tumor = case.tumor(rater)
+        if self.image.shape != self.liver.shape or self.image.shape != self.tumor.shape:
+            raise InputError(case.folder, f"case {case.id}: image, liver and tumour shapes differ")
+        self.tumor_voxels = np.argwhere(self.tumor > 0).astype(np.int32)
+        live = np.argwhere(self.liver > 0)
+        if not len(live):
+            raise InputError(case.folder, f"case {case.id}: liver mask is empty")
+        self.liver_lo = live.min(axis=0)
+        self.liver_hi = live.max(axis=0) + 1
+
+
+@dataclass(frozen=True)
+class PatchPosition:
+    """A drawn patch: its case, the (x, y, z) start of its output region, and its kind."""
+
+    case: CaseArrays
+    out_start: NDArray[np.int64]
+    tumor_patch: bool
+
+
+class PatchSampler:
+    """Draws training batches from prepared cases with an explicit numpy Generator.
+
+    Args:
+        cases: ``PreparedCase`` objects (``preprocess.load_prepared(...).split("train")``).
+        rater: whose tumour masks are the target.
+        output_size: (x, y, z) output patch of the network; margins: context voxels per side.
+        patch, augment: METHOD.md section 3 settings.
+        rng: the generator; all randomness of sampling and augmentation comes from it.
+    """
+
+    def __init__(self, cases: Sequence[Any], rater: str, output_size: Size3, margins: Size3,
+                 patch: PatchConfig, augment: AugmentConfig, rng: np.random.Generator) -> None:
+        if not cases:
+            raise InputError(None, "no training case (the cache has no case of split 'train')")
+        self.cases = [CaseArrays(c, rater) for c in cases]
+        self.tumor_cases = [c for c in self.cases if len(c.tumor_voxels)]
+        self.output_size = tuple(output_size)
+        self.margins = tuple(margins)
+        self.patch = patch
+        self.augment = augment
+        self.rng = rng
+
+    @property
+    def input_size(self) -> Size3:
+        return tuple(o + 2 * m for o, m in zip(self.output_size, self.margins))  # type: ignore[return-value]
+
+    def state(self) -> dict[str, Any]:
+        """The generator state (plain ints and strings: safe for ``torch.load(weights_only=True)``)."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+    def next_batch(self, batch_size: int) -> Batch:
+        """Draw ``batch_size`` patches (positions, then augmentation parameters, per patch)."""
+        images, targets, weights, params = [], [], [], []
+        for _ in range(batch_size):
+            position = self.draw_position()
+            image, target, weight = self.extract(position)
+            images.append(image)
+            targets.append(target)
+            weights.append(weight)
+            params.append(draw_params(self.rng, self.augment))
+        return Batch(np.stack(images)[:, None], np.stack(targets)[:, None], np.stack(weights)[:, None],
+                     tuple(params), self.state())
+
+    def draw_position(self) -> PatchPosition:
+        """Draw a patch: with probability ``tumor_fraction`` around a random tumour voxel (of a
+        random case that has one), else around a random liver voxel (of a random case); the voxel
+        lands at a random place of the output region."""
+        tumor_patch = bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases)
+        if tumor_patch:
+            case = self.tumor_cases[self.rng.integers(len(self.tumor_cases))]
+            voxel = case.tumor_voxels[self.rng.integers(len(case.tumor_voxels))].astype(np.int64)
+        else:
+            case = self.cases[self.rng.integers(len(self.cases))]
+            voxel = self._liver_voxel(case)
+        offset = self.rng.integers(0, self.output_size)  # where the voxel lies in the output region
+        return PatchPosition(case, voxel - offset, tumor_patch)
+
+    def _liver_voxel(self, case: CaseArrays) -> NDArray[np.int64]:
+        """A uniformly random liver voxel (rejection sampling inside the liver's bounding box)."""
+        while True:
+            candidates = self.rng.integers(case.liver_lo, case.liver_hi, size=(64, 3))
+            hits = case.liver[candidates[:, 0], candidates[:, 1], candidates[:, 2]] > 0
+            if hits.any():
+                return candidates[int(np.argmax(hits))]
+
+    def extract(self, position: PatchPosition) -> tuple[NDArray, NDArray, NDArray]:
+        """Input image crop (X, Y, Z) float32, output-region target and weight mask (x, y, z) uint8."""
+        case, out_start = position.case, position.out_start
+        out_size = np.array(self.output_size)
+        margin = np.array(self.margins)
+        image = crop(case.image, out_start - margin, out_size + 2 * margin, IMAGE_PAD_MODE)
+        target = crop(case.tumor, out_start, out_size)
+        weight = self._weight(case, out_start)
+        return image.astype(np.float32, copy=False), (target > 0).astype(np.uint8), weight
+
+    def _weight(self, case: CaseArrays, out_start: NDArray[np.int64]) -> NDArray[np.uint8]:
+        """The dilated liver on the output region, zero past the volume border."""
+        out_size = np.array(self.output_size)
+        reach = np.array(dilation_reach(case.spacing, self.patch.loss_dilation_mm, self.patch.loss_dilation_slices))
+        liver = crop(case.liver, out_start - reach, out_size + 2 * reach)
+        dilated = dilate_liver(liver, case.spacing, self.patch.loss_dilation_mm, self.patch.loss_dilation_slices)
+        dilated = dilated[reach[0]:reach[0] + out_size[0], reach[1]:reach[1] + out_size[1],
+                          reach[2]:reach[2] + out_size[2]]
+        return (dilated & _inside_volume(out_start, out_size, case.liver.shape)).astype(np.uint8)
+
+
+def _inside_volume(start: NDArray[np.int64], size: NDArray[np.int64], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """(x, y, z) mask of the box ``[start, start + size)`` that is True inside the volume."""
+    axes = [(np.arange(s, s + n) >= 0) & (np.arange(s, s + n) < d) for s, n, d in zip(start, size, shape)]
+    return axes[0][:, None, None] & axes[1][None, :, None] & axes[2][None, None, :]
