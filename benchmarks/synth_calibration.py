@@ -1,7 +1,7 @@
 """Inter-rater agreement of the synthetic cohort's test cases, as the paper measures it; prints JSON.
 
 For every test case and rater pair Ri, Rj (i < j, Ri the reference): tumour Dice
-(``hepaseg.metrics.dice``) and lesion detection with N:M correspondences (``hepaseg.lesions.detect``,
+(``hepaseg.evaluation.metrics.dice``) and lesion detection with N:M correspondences (``hepaseg.evaluation.matching.detect``,
 26-connectivity, Dice > 0.2). Per-case values are averaged over pairs, then over cases (NaN left out).
 Each rater is also compared with the hidden truth. Paper (test set): Dice 0.781 +- 0.121,
 recall 0.804, precision 0.787, F1 0.761, median 1 false positive per case.

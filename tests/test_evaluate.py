@@ -105,7 +105,7 @@ def test_csv_headers_and_row_counts(run):
         found_header, found_rows = _csv(out / name)
         assert found_header == header, name
         assert len(found_rows) == rows, name
-    header, _ = _csv(out / "lesions.csv")
+    header, _ = _csv(out / "correspondences.csv")
     assert header == ["case", "algorithm", "rater", "kind", "matched", "ref_ids", "pred_ids", "dice",
                       "ref_volumes_ml", "pred_volume_ml"]
     _, seg = _csv(out / "segmentation.csv")
@@ -124,7 +124,7 @@ def test_values_match_direct_calls(run):
     _, seg = _csv(out / "segmentation.csv")
     _, det = _csv(out / "detection.csv")
     _, scores = _csv(out / "scores.csv")
-    _, lesions = _csv(out / "lesions.csv")
+    _, lesions = _csv(out / "correspondences.csv")
     seg_of = {(r["case"], r["algorithm"], r["rater"]): float(r["dice"]) for r in seg}
     det_of = {(r["case"], r["algorithm"], r["rater"]): r for r in det}
     voxel_ml = 1.5 * 1.5 * 4.0 / 1000

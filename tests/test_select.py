@@ -1,5 +1,5 @@
 """Successive halving over seeds (A1): schedule arithmetic, ranking, a tiny study on the CPU,
-the same study on a local Ray instance, and kill -9 + resume of a study run by the CLI."""
+the same study on a local Ray instance, and kill -9 + resume of a selection run by the CLI."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from hepaseg.selection.schedule import (
     successive_halving,
     total_iterations,
 )
-from hepaseg.selection.state import STATE, StudyState
+from hepaseg.selection.state import STATE, SelectionState
 
 # --- schedule ----------------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ def _records(out: Path) -> dict[tuple[int, int], dict]:
 def test_study_halves_ranks_and_keeps_the_winners_best_state(study):
     out, result = study
     schedule = successive_halving(_tiny_config().select)
-    state = StudyState.read(out / STATE)
+    state = SelectionState.read(out / STATE)
     alive = [0, 1, 2, 3]
     for rung, order in zip(schedule, result.ranking):
         assert sorted(order) == sorted(alive[: rung.runs])
@@ -137,17 +137,17 @@ def test_study_halves_ranks_and_keeps_the_winners_best_state(study):
         assert longer[: len(shorter)] == shorter
     assert [i for i, _ in histories[-1]] == [2, 4, 6, 8]
     assert result.best_jaccard == max(j for _, j in histories[-1])
-    # the study's model is the winner's model folder, in the format predict reads
+    # the selection's model is the winner's model folder, in the format predict reads
     winner_model = out / "runs" / f"seed-{result.winner:03d}" / "model"
     assert (out / "model" / WEIGHTS).read_bytes() == (winner_model / WEIGHTS).read_bytes()
     assert json.loads((out / "model" / "model.json").read_text())["best_jaccard"] == result.best_jaccard
     load_model(out / "model")
-    with (out / "study.csv").open() as f:
+    with (out / "selection.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == sum(r.runs for r in schedule) == 7
     assert [r["status"] for r in rows].count("winner") == 1
     assert [r["status"] for r in rows].count("kept") == 2 + 1
-    assert (out / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "selection.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_finished_study_resumes_without_running_anything(study, prep):
@@ -178,13 +178,13 @@ def test_cli_dry_run_prints_the_schedule_and_estimate(study, capsys):
     assert math.isclose(plan["estimated_device_hours"], 240_000 / 2 / 3600)
     assert main(["select", "unused", "-o", str(out), "--dry-run", "--resume", "--its-from", str(out)]) == 0
     plan = json.loads(capsys.readouterr().out)
-    state = StudyState.read(out / STATE)
+    state = SelectionState.read(out / STATE)
     assert plan["total_iterations"] == 16
     assert math.isclose(plan["its_per_second"], 16 / sum(t.seconds for t in state.results()))
     run = out / "runs" / "seed-000"
     log = [json.loads(line) for line in (run / "model" / "train_log.jsonl").read_text().splitlines()]
     assert measured_its_per_second(run) == [r["it_per_s"] for r in log if "it_per_s" in r][-1] > 0
-    with pytest.raises(InputError, match="neither a study"):
+    with pytest.raises(InputError, match="neither a selection"):
         measured_its_per_second(out / "runs")
 
 
@@ -242,7 +242,7 @@ def test_killed_study_resumes_without_redoing_finished_tasks(study, prep):
     finally:
         proc.wait()
     before = _records(killed)
-    assert 1 <= len(before) < 7, "the study was not killed between its first and its last task"
+    assert 1 <= len(before) < 7, "the selection was not killed between its first and its last task"
     done = subprocess.run(_cli(str(prep), "-o", str(killed), "--resume"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     after = _records(killed)

@@ -129,10 +129,10 @@ def _add_preprocess(sub) -> None:
 
 
 def _run_preprocess(args) -> int:
-    from .config import preset
+    from .config import resolve_config
     from .data.preprocess import preprocess_dataset
 
-    summary = preprocess_dataset(args.manifest, args.out, preset(args.preset).preprocess, workers=args.workers)
+    summary = preprocess_dataset(args.manifest, args.out, resolve_config(args.preset).preprocess, workers=args.workers)
     print(f"{summary.done} cases prepared, {summary.skipped} unchanged, cache in {args.out}")
     return 0
 
@@ -165,13 +165,13 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from .config import preset
+    from .config import resolve_config
     from .pipeline.evaluation import write_evaluation
 
     predictions = dict(args.pred)
     if len(predictions) != len(args.pred):
         raise InputError(None, "an algorithm name is given twice in --pred")
-    results = write_evaluation(args.manifest, predictions, args.out, args.split, preset(args.preset).evaluate,
+    results = write_evaluation(args.manifest, predictions, args.out, args.split, resolve_config(args.preset).evaluate,
                                args.workers)
     info = results.info
     print(f"evaluated {len(info.cases)} cases x {len(info.algorithms)} algorithms against "
@@ -220,19 +220,16 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from dataclasses import replace
 
-    from .config import preset
+    from .config import resolve_config
     from .model.folder import model_dir
     from .training.checkpoint import CHECKPOINT
     from .training.train import run_settings, train_run
 
-    if args.resume and (args.out / CHECKPOINT).exists():
-        config, seed = run_settings(args.out)
-        if args.preset is not None and args.preset != config.preset:
-            raise InputError(args.out, f"was started with preset {config.preset!r}; resume it without --preset")
-        if args.seed is not None and args.seed != seed:
-            raise InputError(args.out, f"was started with seed {seed}; resume it without --seed")
-    else:
-        config, seed = preset(args.preset or "paper"), 0 if args.seed is None else args.seed
+    resumed, resumed_seed = run_settings(args.out) if args.resume and (args.out / CHECKPOINT).exists() else (None, None)
+    config = resolve_config(args.preset, resumed=resumed, where=args.out)
+    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
+        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
+    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
     if args.iterations is not None:
         config = config.replace(train=replace(config.train, iterations=args.iterations))
     result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
@@ -313,8 +310,8 @@ def _add_select(sub) -> None:
                    "  hepaseg select data/prep -o runs/a1 --backend ray --address auto\n"
                    "  hepaseg select data/prep -o runs/a1 --resume")
     p.add_argument("prep", type=Path, help="prepared-case cache (hepaseg preprocess); shared storage on a cluster")
-    p.add_argument("-o", "--out", type=Path, required=True, help="study folder (runs/, model/, study.json, "
-                                                                 "study.csv, study.png)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="selection folder (runs/, model/, "
+                                                                 "selection.json, selection.csv, selection.png)")
     p.add_argument("--preset", default=None, help="configuration preset: paper or demo (default paper; "
                                                   "with --resume: the study's own)")
     p.add_argument("--config", type=Path, default=None, help="configuration JSON instead of a preset")
@@ -337,10 +334,11 @@ def _add_select(sub) -> None:
 def _run_select(args) -> int:
     import json
 
+    from .config import resolve_config
     from .selection.executors import local_devices, make_executor
-    from .selection.halving import dry_run, measured_its_per_second, run_selection, study_config
+    from .selection.halving import dry_run, measured_its_per_second, resumed_config, run_selection
 
-    config = study_config(args.out, args.preset, args.config, args.resume)
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
     if args.dry_run:
         speed = measured_its_per_second(args.its_from) if args.its_from else args.its_per_second
         workers = len(local_devices(args.workers, args.device)) if args.backend == "local" else args.workers or 1
@@ -363,7 +361,7 @@ def _add_study(sub) -> None:
                    "  hepaseg study data/cohort/dataset.json -o study/ --resume")
     p.add_argument("manifest", type=Path, help="dataset.json with train, val and test cases")
     p.add_argument("-o", "--out", type=Path, required=True, help="study folder")
-    p.add_argument("--preset", default="paper", help="configuration preset: paper or demo (default paper)")
+    p.add_argument("--preset", default=None, help="configuration preset: paper or demo (default paper)")
     p.add_argument("--config", type=Path, default=None, help="a config.json to use instead of a preset")
     p.add_argument("--resume", action="store_true", help="continue a study; finished stages are skipped")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
@@ -372,17 +370,11 @@ def _add_study(sub) -> None:
 
 
 def _run_study(args) -> int:
-    from .config import Config, preset
+    from .config import resolve_config
     from .pipeline.study import run_study
     from .report.run import headline
 
-    if args.config is not None:
-        try:
-            config = Config.from_json(args.config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(args.config, f"cannot read configuration: {exc}") from exc
-    else:
-        config = preset(args.preset)
+    config = resolve_config(args.preset, args.config)
     result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers)
     print(headline(result.evaluation))
     print(f"report: {result.report}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -105,6 +106,7 @@ class InferConfig:
     border_erosion_size: int = 7  # in-plane kernel, voxels of the 1 mm grid
     opening_size: int = 3  # in-plane kernel
     tta: bool = False
+    lesion_connectivity: int = 26  # 6, 18 or 26: the lesion table's 3D components (as EvalConfig.connectivity)
 
 
 @dataclass(frozen=True)
@@ -212,3 +214,44 @@ def preset(name: str) -> Config:
         return PRESETS[name]()
     except KeyError:
         raise InputError(None, f"unknown preset {name!r} (choose from {', '.join(PRESETS)})") from None
+
+
+def read_config(path: str | Path) -> Config:
+    """A configuration from a JSON file (as ``config.json`` in a model folder).
+
+    Raises:
+        InputError: unreadable file, invalid JSON, or fields that do not fit.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot read the configuration ({exc.strerror})") from None
+    try:
+        return Config.from_json(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (InputError, TypeError) as exc:
+        raise InputError(path, f"incompatible configuration ({exc})") from None
+
+
+def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
+                   resumed: Config | None = None, where: str | Path | None = None) -> Config:
+    """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``).
+
+    ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
+    else the paper preset. A preset other than the resumed run's is an error naming ``where``.
+
+    Raises:
+        InputError: both a preset and a file, an unknown preset, an unreadable file, or a preset
+            that differs from the resumed run's.
+    """
+    if preset_name is not None and config_file is not None:
+        raise InputError(None, "give --preset or --config, not both")
+    if resumed is not None and preset_name is not None and preset_name != resumed.preset:
+        raise InputError(where, f"was started with preset {resumed.preset!r}; resume it without --preset")
+    if config_file is not None:
+        return read_config(config_file)
+    if preset_name is not None:
+        return preset(preset_name)
+    return resumed if resumed is not None else preset("paper")

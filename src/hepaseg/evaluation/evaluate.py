@@ -31,7 +31,7 @@ from ..io.geometry import require_same_grid, voxel_volume_ml
 from ..io.volumes import Volume, read_volume
 from .matching import Detection, label, match_lesions, scan_order
 from .metrics import dice_from_counts, phi
-from .results import INTER_RATER, DetectionRow, LesionRow, Results, RunInfo, ScoreRow, SegmentationRow, rater_pair
+from .results import INTER_RATER, DetectionRow, CorrespondenceRow, Results, RunInfo, ScoreRow, SegmentationRow, rater_pair
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class CaseRows:
     segmentation: tuple[SegmentationRow, ...]
     scores: tuple[ScoreRow, ...]
     detection: tuple[DetectionRow, ...]
-    lesions: tuple[LesionRow, ...]
+    correspondences: tuple[CorrespondenceRow, ...]
 
 
 def evaluate_case(case_id: str, references: Mapping[str, NDArray], predictions: Mapping[str, NDArray],
@@ -77,7 +77,7 @@ def evaluate_case(case_id: str, references: Mapping[str, NDArray], predictions: 
 def _case_rows(case_id: str, raters: list[str], algorithms: list[str],
                labelled: dict[tuple[str, str], tuple[NDArray, int]], voxel_ml: float,
                config: EvalConfig) -> CaseRows:
-    seg, scores, det, lesions = [], [], [], []
+    seg, scores, det, correspondences = [], [], [], []
 
     def compare(ref_key, pred_key, algorithm: str, rater: str) -> float:
         (ref, n_ref), (pred, n_pred) = labelled[ref_key], labelled[pred_key]
@@ -87,7 +87,7 @@ def _case_rows(case_id: str, raters: list[str], algorithms: list[str],
         seg.append(SegmentationRow(case_id, algorithm, rater, d))
         detection = match_lesions(ref, pred, n_ref, n_pred, config.detection_dice_threshold)
         det.append(_detection_row(case_id, algorithm, rater, detection))
-        lesions.extend(_lesion_rows(case_id, algorithm, rater, detection, voxel_ml))
+        correspondences.extend(_correspondence_rows(case_id, algorithm, rater, detection, voxel_ml))
         return d
 
     # rows in file order: each algorithm against every rater, then the rater pairs
@@ -99,7 +99,7 @@ def _case_rows(case_id: str, raters: list[str], algorithms: list[str],
         mean_dice = float(np.mean(by_algorithm[algorithm]))
         scores.append(ScoreRow(case_id, algorithm, mean_dice, inter_mean,
                                phi(mean_dice, inter_mean, config.phi_alpha)))
-    return CaseRows(tuple(seg), tuple(scores), tuple(det), tuple(lesions))
+    return CaseRows(tuple(seg), tuple(scores), tuple(det), tuple(correspondences))
 
 
 def _detection_row(case_id: str, algorithm: str, rater: str, d: Detection) -> DetectionRow:
@@ -107,9 +107,9 @@ def _detection_row(case_id: str, algorithm: str, rater: str, d: Detection) -> De
                         d.precision, d.f1, d.merges, d.splits)
 
 
-def _lesion_rows(case_id: str, algorithm: str, rater: str, d: Detection, voxel_ml: float) -> list[LesionRow]:
+def _correspondence_rows(case_id: str, algorithm: str, rater: str, d: Detection, voxel_ml: float) -> list[CorrespondenceRow]:
     return [
-        LesionRow(case_id, algorithm, rater, c.kind, c.matched, c.ref_ids, c.pred_ids, c.dice,
+        CorrespondenceRow(case_id, algorithm, rater, c.kind, c.matched, c.ref_ids, c.pred_ids, c.dice,
                   tuple(v * voxel_ml for v in c.ref_voxels), c.pred_voxels * voxel_ml)
         for c in d.correspondences
     ]
@@ -213,7 +213,7 @@ def evaluate_inputs(inputs: EvaluationInputs, config: EvalConfig = EvalConfig(),
                    segmentation=tuple(r for o in outcomes for r in o.segmentation),
                    scores=tuple(r for o in outcomes for r in o.scores),
                    detection=tuple(r for o in outcomes for r in o.detection),
-                   lesions=tuple(r for o in outcomes for r in o.lesions))
+                   correspondences=tuple(r for o in outcomes for r in o.correspondences))
 
 
 def evaluate_dataset(manifest: str | Path, predictions: Mapping[str, str | Path], split: str = "test",

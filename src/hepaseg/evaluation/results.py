@@ -8,8 +8,8 @@ and volume lists space-separated):
 - ``scores.csv``: ``case,algorithm,mean_dice,inter_rater_dice,phi``.
 - ``detection.csv``: ``case,algorithm,rater,n_ref,n_pred,tp,fp,fn,recall,precision,f1,merges,splits``;
   inter-rater rows as above, the lower-index rater as reference.
-- ``lesions.csv``: ``case,algorithm,rater,kind,matched,ref_ids,pred_ids,dice,ref_volumes_ml,
-  pred_volume_ml``, one row per correspondence (see ``hepaseg.lesions.Correspondence``): ``kind``
+- ``correspondences.csv``: ``case,algorithm,rater,kind,matched,ref_ids,pred_ids,dice,ref_volumes_ml,
+  pred_volume_ml``, one row per correspondence (see ``evaluation.matching.Correspondence``): ``kind``
   ``tp`` (matched), ``fp`` (predicted lesions counted as false positives) or ``fn`` (a missed
   reference lesion). Every reference lesion is in exactly one ``tp`` or ``fn`` row, so recall by
   lesion size reads ``ref_volumes_ml`` (mL, aligned with ``ref_ids``) of those rows.
@@ -80,7 +80,7 @@ class DetectionRow:
 
 
 @dataclass(frozen=True)
-class LesionRow:
+class CorrespondenceRow:
     case: str
     algorithm: str
     rater: str
@@ -114,7 +114,7 @@ class Results:
     segmentation: tuple[SegmentationRow, ...]
     scores: tuple[ScoreRow, ...]
     detection: tuple[DetectionRow, ...]
-    lesions: tuple[LesionRow, ...]
+    correspondences: tuple[CorrespondenceRow, ...]
 
     def values(self, table: str, field: str, algorithm: str, rater: str | None = None) -> NDArray[np.float64]:
         """Per-case values of one column, in case order (NaN where a case has no row).
@@ -142,7 +142,7 @@ FILES = {
     "segmentation": ("segmentation.csv", SegmentationRow),
     "scores": ("scores.csv", ScoreRow),
     "detection": ("detection.csv", DetectionRow),
-    "lesions": ("lesions.csv", LesionRow),
+    "correspondences": ("correspondences.csv", CorrespondenceRow),
 }
 INFO_FILE = "evaluation.json"
 STATS_FILE = "stats.csv"  # the paired tests (``stats.PairedTest`` rows)

@@ -219,7 +219,7 @@ class Predictor:
             if self.infer.restrict_to_liver:
                 original &= case.liver
             prob_original = to_original_in_box(prob, case.grid, box)
-        table = lesions(case_id, original, prob_original, case.image.affine, self.config.evaluate.connectivity)
+        table = lesions(case_id, original, prob_original, case.image.affine, self.infer.lesion_connectivity)
         return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0})
 
 

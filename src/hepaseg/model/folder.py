@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import Config, read_config
 from ..errors import InputError
 from ..io.atomic import atomic_path, write_json, write_text
 
@@ -81,13 +81,7 @@ def read_model_info(folder: str | Path) -> tuple[Config, dict[str, Any]]:
     except json.JSONDecodeError as exc:
         raise InputError(info_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
     require_format(info_path, info, MODEL_FORMAT, MODEL_VERSION, "model description")
-    try:
-        config = Config.from_json(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(config_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    except (InputError, TypeError) as exc:
-        raise InputError(config_path, f"incompatible configuration ({exc})") from None
-    return config, info
+    return read_config(config_path), info
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:

@@ -1,7 +1,7 @@
 """``hepaseg evaluate``: evaluate a split against every rater and write the evaluation folder.
 
 The folder gets the per-case results (``evaluation.results``: ``segmentation.csv``, ``scores.csv``,
-``detection.csv``, ``lesions.csv``, ``evaluation.json``), the paired tests (``stats.csv``), and
+``detection.csv``, ``correspondences.csv``, ``evaluation.json``), the paired tests (``stats.csv``), and
 the tables and figures (``report.evaluation``). Everything is computed before the first file is
 written, and each file is written atomically.
 """

@@ -83,7 +83,7 @@ def _size_bin_labels() -> list[str]:
 def recall_by_size(results: Results, algorithm: str) -> tuple[np.ndarray, np.ndarray]:
     """Detected and total reference lesions per volume bin (``SIZE_BINS_ML``), pooled over cases and raters."""
     volumes, detected = [], []
-    for row in results.lesions:
+    for row in results.correspondences:
         if row.algorithm == algorithm and row.kind in ("tp", "fn"):
             volumes += row.ref_volumes_ml
             detected += [row.matched] * len(row.ref_volumes_ml)

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..evaluation.results import INTER_RATER, MEAN, read_results
 from .html import Section, image_html, table_html, text_html
+from .summary import compare
+from .tables import mean_sd
 
 STAGE_TITLES = {
     "preprocess": "pre-processing", "a2": "A2: single training", "a1": "A1: successive halving over seeds",
@@ -81,29 +83,25 @@ def _num(value: Any) -> str:
 
 
 def headline(evaluation: str | Path) -> str:
-    """A plain-text table: mean Dice vs the raters, phi, detection F1 per algorithm and the raters."""
+    """A plain-text table: mean Dice vs the raters, phi, detection F1 per algorithm and the raters,
+    and which of the first two algorithms is better in mean Dice."""
     results = read_results(evaluation)
     algorithms = list(results.info.algorithms)
 
-    def stat(values: np.ndarray) -> str:
-        finite = values[~np.isnan(values)]
-        return f"{finite.mean():.3f} +- {finite.std(ddof=1) if finite.size > 1 else 0.0:.3f}" if finite.size else "n/a"
+    def row(title: str, cells: list[str]) -> str:
+        return f"{title:<22}" + "".join(f"{c:>18}" for c in cells)
 
-    header = f"{'':<22}" + "".join(f"{a:>18}" for a in algorithms) + f"{'raters':>18}"
-    lines = [header]
-    lines.append(f"{'mean Dice vs raters':<22}" + "".join(
-        f"{stat(results.values('scores', 'mean_dice', a)):>18}" for a in algorithms)
-        + f"{stat(results.values('segmentation', 'dice', INTER_RATER, MEAN)):>18}")
-    lines.append(f"{'phi':<22}" + "".join(f"{stat(results.values('scores', 'phi', a)):>18}" for a in algorithms)
-                 + f"{'(0.9 by design)':>18}")
-    lines.append(f"{'detection F1':<22}" + "".join(
-        f"{stat(results.values('detection', 'f1', a, MEAN)):>18}" for a in algorithms)
-        + f"{stat(results.values('detection', 'f1', INTER_RATER, MEAN)):>18}")
+    def stat(values: np.ndarray) -> str:
+        return mean_sd(values, pm="+-")
+
+    lines = [row("", [*algorithms, "raters"])]
+    lines.append(row("mean Dice vs raters", [stat(results.values("scores", "mean_dice", a)) for a in algorithms]
+                     + [stat(results.values("segmentation", "dice", INTER_RATER, MEAN))]))
+    lines.append(row("phi", [stat(results.values("scores", "phi", a)) for a in algorithms] + ["(0.9 by design)"]))
+    lines.append(row("detection F1", [stat(results.values("detection", "f1", a, MEAN)) for a in algorithms]
+                     + [stat(results.values("detection", "f1", INTER_RATER, MEAN))]))
     if len(algorithms) >= 2:
         first, second = algorithms[:2]
-        a = np.nanmean(results.values("scores", "mean_dice", first))
-        b = np.nanmean(results.values("scores", "mean_dice", second))
-        verdict = (f"{first} beats {second} in mean Dice ({a:.3f} vs {b:.3f})." if a > b else
-                   f"{first} does NOT beat {second} in mean Dice on this run ({a:.3f} vs {b:.3f}).")
-        lines.append(verdict)
+        a, b = (float(np.nanmean(results.values("scores", "mean_dice", name))) for name in (first, second))
+        lines.append(compare("mean Dice", first, second, a, b) + ".")
     return "\n".join(lines)

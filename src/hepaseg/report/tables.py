@@ -51,15 +51,15 @@ class Table:
         return buffer.getvalue()
 
 
-def mean_sd(values: ArrayLike) -> str:
-    """``0.738 +- 0.194`` over the non-NaN values (sample SD); ``-`` if there is none."""
+def mean_sd(values: ArrayLike, pm: str = PM) -> str:
+    """``0.738 ± 0.194`` over the non-NaN values (sample SD; ``pm`` between them); ``-`` if there is none."""
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     if v.size == 0:
         return "-"
     if v.size == 1:
         return f"{v[0]:.3f}"
-    return f"{v.mean():.3f} {PM} {v.std(ddof=1):.3f}"
+    return f"{v.mean():.3f} {pm} {v.std(ddof=1):.3f}"
 
 
 def median(values: ArrayLike) -> str:

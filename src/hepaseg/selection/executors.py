@@ -85,7 +85,7 @@ def _worker_gpu(device: str) -> str | None:
 
 def _init_worker(gpu: str | None) -> None:
     """Worker initializer: see only the slot's GPU (as ``cuda``), and on Linux end with the driver
-    (even on kill -9), so no orphan keeps training a run that a resumed study trains again."""
+    (even on kill -9), so no orphan keeps training a run that a resumed selection trains again."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if sys.platform.startswith("linux"):

@@ -1,4 +1,4 @@
-"""The study figure (like the paper's Fig. 5): finished runs over wall time, losses over iterations."""
+"""The selection figure (like the paper's Fig. 5): finished runs over wall time, losses over iterations."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     return 3600.0, "h"
 
 
-def plot_study(results: Sequence[TaskResult], schedule: Schedule, winner: int, path: str | Path) -> Path:
-    """Write the two-panel study figure as PNG (matplotlib Agg), atomically.
+def plot_selection(results: Sequence[TaskResult], schedule: Schedule, winner: int, path: str | Path) -> Path:
+    """Write the two-panel selection figure as PNG (matplotlib Agg), atomically.
 
     Left: cumulative number of finished run-to-budget tasks over wall time since the first task
     started, marked by rung. Right: validation loss ``1 - Jaccard`` of every run over its

@@ -1,18 +1,18 @@
 """Multi-model training (algorithm A1, METHOD.md section 6): successive halving over seeds.
 
-``run_selection`` drives a study in a folder::
+``run_selection`` drives a selection in a folder::
 
-    <study>/study.json        the persistent record (``select_state``): config + finished tasks
-    <study>/runs/seed-007/    one training run per seed, continued from its checkpoint per rung
-    <study>/model/            the winner's model folder (its best validation state), as ``train``
-                              writes it, so ``predict`` takes it like a single training's model
-    <study>/study.csv         seed, rung, iterations, best Jaccard, device seconds, rank, status
-    <study>/study.png         finished runs over wall time and validation loss per run (Fig. 5)
+    <selection>/selection.json  the persistent record (``selection.state``): config + finished tasks
+    <selection>/runs/seed-007/  one training run per seed, continued from its checkpoint per rung
+    <selection>/model/          the winner's model folder (its best validation state), as ``train``
+                                writes it, so ``predict`` takes it like a single training's model
+    <selection>/selection.csv   seed, rung, iterations, best Jaccard, device seconds, rank, status
+    <selection>/selection.png   finished runs over wall time and validation loss per run (Fig. 5)
 
 Each rung hands its run-to-budget tasks (``Task``) to an executor (``executors``), records every
 finished task atomically, then ranks the rung's runs by best validation Jaccard so far (ties by
 lower seed) and keeps the best ones for the next rung. Tasks already recorded are not run again,
-so a killed study restarted with ``resume=True`` redoes no finished task and ends the same.
+so a killed selection restarted with ``resume=True`` redoes no finished task and ends the same.
 """
 
 from __future__ import annotations
@@ -27,19 +27,19 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import Config, preset
+from ..config import Config
 from ..data.preprocess import load_prepared
 from ..errors import InputError
 from ..io.atomic import replace_dir, write_text
 from ..model.folder import LOG, MODEL_DIR, model_dir
 from .executors import Executor
-from .figure import plot_study
+from .figure import plot_selection
 from .schedule import Schedule, hyperband_brackets, plan, rank, seeds, successive_halving
-from .state import STATE, StudyState, TaskResult
+from .state import STATE, SelectionState, TaskResult
 
 RUNS = "runs"
-TABLE = "study.csv"
-FIGURE = "study.png"
+TABLE = "selection.csv"
+FIGURE = "selection.png"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Task:
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """The outcome: the winning seed, its best validation Jaccard and the study's files."""
+    """The outcome: the winning seed, its best validation Jaccard and the selection's files."""
 
     winner: int
     best_jaccard: float | None
@@ -64,34 +64,18 @@ class SelectionResult:
     model_dir: Path
     table: Path
     figure: Path
-    wall_seconds: float  # of this call (a resumed study counts only its own part)
+    wall_seconds: float  # of this call (a resumed selection counts only its own part)
     task_seconds: float  # sum of the tasks' device seconds run by this call
 
 
-def study_config(study_dir: str | Path, preset_name: str | None, config_file: str | Path | None,
-                 resume: bool) -> Config:
-    """The configuration of a study: a resumed study's own, else ``--config`` or ``--preset``.
-
-    Raises:
-        InputError: both a preset and a file given, or an unreadable configuration file.
-    """
-    if preset_name is not None and config_file is not None:
-        raise InputError(None, "give --preset or --config, not both")
-    if config_file is not None:
-        path = Path(config_file)
-        try:
-            return Config.from_json(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(path, f"cannot read the configuration ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
-    if resume and (Path(study_dir) / STATE).is_file() and preset_name is None:
-        return StudyState.read(Path(study_dir) / STATE).config
-    return preset(preset_name or "paper")
+def resumed_config(selection_dir: str | Path) -> Config | None:
+    """The configuration a selection in ``selection_dir`` was started with (None if none was)."""
+    record = Path(selection_dir) / STATE
+    return SelectionState.read(record).config if record.is_file() else None
 
 
 def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:
-    """What a study would do: its rungs, total and critical-path iterations, estimated hours, and
+    """What a selection would do: its rungs, total and critical-path iterations, estimated hours, and
     (for comparison) every Hyperband bracket for the same budgets."""
     sc = config.select
     out = plan(successive_halving(sc), workers, its_per_second)
@@ -101,9 +85,9 @@ def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:
     return out
 
 
-def run_dir(study_dir: str | Path, seed: int) -> Path:
-    """The run folder of ``seed`` inside a study."""
-    return Path(study_dir) / RUNS / f"seed-{seed:03d}"
+def run_dir(selection_dir: str | Path, seed: int) -> Path:
+    """The run folder of ``seed`` inside a selection."""
+    return Path(selection_dir) / RUNS / f"seed-{seed:03d}"
 
 
 def run_to_budget(task: Task, device: str, threads: int) -> TaskResult:
@@ -124,34 +108,34 @@ def run_to_budget(task: Task, device: str, threads: int) -> TaskResult:
 
 
 def run_config(config: Config) -> Config:
-    """The configuration every run of the study is trained with: ``train.iterations`` is the
+    """The configuration every run of the selection is trained with: ``train.iterations`` is the
     largest budget, so each run's ``config.json`` says how far it could go."""
     return config.replace(train=replace(config.train, iterations=config.select.max_iterations))
 
 
-def run_selection(prep_dir: str | Path, study_dir: str | Path, config: Config, executor: Executor,
+def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Config, executor: Executor,
                   resume: bool = False, progress: bool = True) -> SelectionResult:
-    """Run (or with ``resume`` continue) a successive-halving study over seeds.
+    """Run (or with ``resume`` continue) a successive-halving selection over seeds.
 
     Args:
         prep_dir: the prepared-case cache (``hepaseg preprocess``); on a cluster, shared storage.
-        study_dir: the study folder; on a cluster, shared storage every worker can write.
+        selection_dir: the selection folder; on a cluster, shared storage every worker can write.
         config: the full configuration; ``config.select`` sets runs, budgets, eta and first seed.
         executor: where the tasks run (``LocalExecutor`` / ``RayExecutor``).
-        resume: continue the study in ``study_dir`` (same config and data), skipping finished
+        resume: continue the selection in ``selection_dir`` (same config and data), skipping finished
             tasks; start it if it has none yet.
         progress: show a progress bar over run-to-budget tasks.
 
     Raises:
-        InputError: missing data, an existing study without ``resume``, a configuration that
-            differs from the resumed study's.
+        InputError: missing data, an existing selection without ``resume``, a configuration that
+            differs from the resumed selection's.
     """
     from tqdm import tqdm
 
     schedule = successive_halving(config.select)
-    prep, study = Path(prep_dir).resolve(), Path(study_dir).resolve()
+    prep, folder = Path(prep_dir).resolve(), Path(selection_dir).resolve()
     load_prepared(prep)
-    state = StudyState.open(study, config, prep, resume)
+    state = SelectionState.open(folder, config, prep, resume)
     trained = run_config(config)
     clock = time.perf_counter()
     task_seconds = 0.0
@@ -161,7 +145,7 @@ def run_selection(prep_dir: str | Path, study_dir: str | Path, config: Config, e
     try:
         for rung in schedule:
             alive = alive[: rung.runs]
-            todo = [Task(s, rung.index, rung.iterations, str(prep), str(run_dir(study, s)), trained)
+            todo = [Task(s, rung.index, rung.iterations, str(prep), str(run_dir(folder, s)), trained)
                     for s in alive if state.result(s, rung.index) is None]
             bar.set_postfix_str(f"rung {rung.index}: {rung.runs} runs to {rung.iterations} it.")
             bar.update(len(alive) - len(todo))
@@ -174,10 +158,10 @@ def run_selection(prep_dir: str | Path, study_dir: str | Path, config: Config, e
     finally:
         bar.close()
     winner = alive[0]
-    model = _copy_model(model_dir(run_dir(study, winner)), study / MODEL_DIR)
+    model = _copy_model(model_dir(run_dir(folder, winner)), folder / MODEL_DIR)
     results = state.results()
-    table = write_text_table(study / TABLE, study_rows(results, schedule, ranking))
-    figure = plot_study(results, schedule, winner, study / FIGURE)
+    table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking))
+    figure = plot_selection(results, schedule, winner, folder / FIGURE)
     return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
                            table, figure, time.perf_counter() - clock, task_seconds)
 
@@ -196,7 +180,7 @@ def _copy_model(source: Path, target: Path) -> Path:
     return target
 
 
-def study_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]]) -> list[dict]:
+def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]]) -> list[dict]:
     """One row per task: seed, rung, iterations, best Jaccard, device seconds, rank in its rung,
     and whether the run was kept for the next rung, dropped, or won."""
     rows = []
@@ -228,7 +212,7 @@ def measured_its_per_second(path: str | Path) -> float:
     """Single-run training speed (iterations per second) measured earlier.
 
     Args:
-        path: a study (its folder or ``study.json``): iterations per device second over its
+        path: a selection (its folder or ``selection.json``): iterations per device second over its
             finished tasks; or a training run (its folder, ``model/`` or ``train_log.jsonl``):
             the last ``it_per_s`` of its log.
 
@@ -238,21 +222,21 @@ def measured_its_per_second(path: str | Path) -> float:
     path = Path(path)
     for candidate in (path, path / STATE):
         if candidate.is_file() and candidate.name == STATE:
-            return _study_speed(candidate)
+            return _selection_speed(candidate)
     for candidate in (path, path / LOG, model_dir(path) / LOG):
         if candidate.is_file() and candidate.suffix == ".jsonl":
             return _log_speed(candidate)
-    raise InputError(path, f"neither a study ({STATE}) nor a training run ({MODEL_DIR}/{LOG})")
+    raise InputError(path, f"neither a selection ({STATE}) nor a training run ({MODEL_DIR}/{LOG})")
 
 
-def _study_speed(record: Path) -> float:
-    state = StudyState.read(record)
+def _selection_speed(record: Path) -> float:
+    state = SelectionState.read(record)
     schedule = successive_halving(state.config.select)
     tasks = state.results()
     iterations = sum(t.until_iterations - schedule[t.rung].start_iterations for t in tasks)
     seconds = sum(t.seconds for t in tasks)
     if seconds <= 0:
-        raise InputError(record, "the study has no finished task to measure the speed from")
+        raise InputError(record, "the selection has no finished task to measure the speed from")
     return iterations / seconds
 
 

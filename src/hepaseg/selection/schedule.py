@@ -145,5 +145,5 @@ def plan(schedule: Schedule, workers: int, its_per_second: float | None) -> dict
 
 
 def seeds(config: SelectConfig) -> Sequence[int]:
-    """The seeds of the study's runs: ``first_seed .. first_seed + runs - 1``."""
+    """The seeds of the selection's runs: ``first_seed .. first_seed + runs - 1``."""
     return range(config.first_seed, config.first_seed + config.runs)

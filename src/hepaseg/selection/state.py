@@ -1,9 +1,9 @@
-"""The persistent record of a selection study: ``<study>/study.json``, rewritten atomically.
+"""The persistent record of a selection: ``<selection>/selection.json``, rewritten atomically.
 
-It holds the configuration the study was started with, the prepared-data folder, and one record
+It holds the configuration the selection was started with, the prepared-data folder, and one record
 per finished run-to-budget task (seed, rung, iterations done, best validation Jaccard, the run's
 validation history so far, timing, device, CPU threads, host). A task is recorded only after it
-finished, in one atomic rename (the file appears with the first one), so a study killed at any
+finished, in one atomic rename (the file appears with the first one), so a selection killed at any
 moment (kill -9 included) restarts with exactly the finished tasks; everything else (which runs
 continue, the ranking, the winner) is derived from these records and is therefore the same after
 a restart. A task cut off mid-way continues from its run's last checkpoint.
@@ -21,7 +21,7 @@ from ..config import Config
 from ..errors import InputError
 from ..io.atomic import write_json
 
-STATE = "study.json"
+STATE = "selection.json"
 STATE_FORMAT = 1
 
 
@@ -60,8 +60,8 @@ class TaskResult:
         return cls(**{**data, "history": tuple((int(i), float(j)) for i, j in data["history"])})
 
 
-class StudyState:
-    """The study record; ``finish`` adds a task and rewrites the file atomically."""
+class SelectionState:
+    """The selection record; ``finish`` adds a task and rewrites the file atomically."""
 
     def __init__(self, path: Path, config: Config, prep_dir: str, created_at: float,
                  results: list[TaskResult]) -> None:
@@ -72,45 +72,45 @@ class StudyState:
         self._results = {(r.seed, r.rung): r for r in results}
 
     @classmethod
-    def open(cls, study_dir: str | Path, config: Config, prep_dir: str | Path, resume: bool) -> StudyState:
-        """Start a new study record, or (``resume``) reopen the one in ``study_dir`` if there is one.
+    def open(cls, selection_dir: str | Path, config: Config, prep_dir: str | Path, resume: bool) -> SelectionState:
+        """Start a new selection record, or (``resume``) reopen the one in ``selection_dir`` if there is one.
 
         Raises:
-            InputError: a study exists and ``resume`` is False; a corrupt record; or the study was
+            InputError: a selection exists and ``resume`` is False; a corrupt record; or the selection was
                 started with another configuration or data folder.
         """
-        path = Path(study_dir) / STATE
+        path = Path(selection_dir) / STATE
         prep = str(Path(prep_dir).resolve())
         if not path.is_file():  # nothing finished yet: resuming is starting
             return cls(path, config, prep, time.time(), [])  # written with its first finished task
         if not resume:
-            raise InputError(path.parent, "holds a study already; pass --resume to continue it, or choose a new folder")
+            raise InputError(path.parent, "holds a selection already; pass --resume to continue it, or choose a new folder")
         state = cls.read(path)
         if state.config != config:
-            raise InputError(path, "the study was started with another configuration; resume it with the same "
+            raise InputError(path, "the selection was started with another configuration; resume it with the same "
                                    "--preset/--config (or none)")
         if state.prep_dir != prep:
-            raise InputError(path, f"the study was started on {state.prep_dir}, not {prep}")
+            raise InputError(path, f"the selection was started on {state.prep_dir}, not {prep}")
         return state
 
     @classmethod
-    def read(cls, path: str | Path) -> StudyState:
-        """Read a study record (``study.json``).
+    def read(cls, path: str | Path) -> SelectionState:
+        """Read a selection record (``selection.json``).
 
         Raises:
-            InputError: missing, unreadable, or not a study record of this format.
+            InputError: missing, unreadable, or not a selection record of this format.
         """
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != STATE_FORMAT:
-                raise InputError(path, f"not a study record of format {STATE_FORMAT}")
+                raise InputError(path, f"not a selection record of format {STATE_FORMAT}")
             return cls(path, Config.from_dict(data["config"]), str(data["prep_dir"]), float(data["created_at"]),
                        [TaskResult.from_dict(t) for t in data["tasks"]])
         except FileNotFoundError:
-            raise InputError(path, "study record not found") from None
+            raise InputError(path, "selection record not found") from None
         except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise InputError(path, f"corrupt study record ({type(exc).__name__}: {exc})") from None
+            raise InputError(path, f"corrupt selection record ({type(exc).__name__}: {exc})") from None
 
     def result(self, seed: int, rung: int) -> TaskResult | None:
         """The finished task (seed, rung), or None."""
