@@ -86,7 +86,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SelectConfig:
-    """METHOD.md section 6: successive halving over seeds (A1)."""
+    """METHOD.md section 6: successive halving over seeds (A1).
+
+    ``runs`` seeds from ``first_seed`` on train to ``min_iterations``; after each rung the best
+    1 / ``eta`` of them continue to ``eta`` times the budget, up to ``max_iterations``.
+    """
 
     runs: int = 16
     min_iterations: int = 5_000
@@ -97,7 +101,10 @@ class SelectConfig:
 
 @dataclass(frozen=True)
 class InferConfig:
-    """METHOD.md section 7: tiled prediction and post-processing."""
+    """METHOD.md section 7: tiled prediction and post-processing.
+
+    Sizes are voxels of the prepared grid (1 mm in-plane); kernels act in-plane, slice by slice.
+    """
 
     tile_output_size: Size3 = (244, 244, 96)
     threshold: float = 0.5
@@ -113,10 +120,10 @@ class InferConfig:
 class EvalConfig:
     """METHOD.md section 8: evaluation against several raters."""
 
-    phi_alpha: float = 0.1
-    detection_dice_threshold: float = 0.2
-    connectivity: int = 26
-    fdr: float = 0.05
+    phi_alpha: float = 0.1  # phi's alpha (METHOD.md section 8)
+    detection_dice_threshold: float = 0.2  # a correspondence counts as detected above this Dice
+    connectivity: int = 26  # 6, 18 or 26: lesions are 3D connected components
+    fdr: float = 0.05  # Benjamini-Hochberg false discovery rate within each family of tests
 
 
 @dataclass(frozen=True)

@@ -29,27 +29,17 @@ import hashlib
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
 from ..io.atomic import write_json
 from ..io.formats import READ_SUFFIXES, volume_stem
-from .manifest import SAFE_ID, SPLITS
+from .manifest import SAFE_ID, SPLITS, Case
 
 IMAGE_FOLDERS = ("image", "dicom")
 _TUMOR = re.compile(r"^tumou?r_(.+)$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class FoundCase:
-    """One case folder: its image (file or DICOM folder), liver mask and tumour masks by rater."""
-
-    id: str
-    folder: Path
-    image: Path
-    liver: Path
-    tumor: dict[str, Path] = field(default_factory=dict)
+UNSPLIT = ""  # the split of a scanned case, before the splits are drawn
 
 
 @dataclass(frozen=True)
@@ -68,7 +58,7 @@ class Written:
 
 
 def scan_cases(folder: str | Path, raters: list[str] | None = None,
-               skip: Path | None = None) -> tuple[list[FoundCase], list[str]]:
+               skip: Path | None = None) -> tuple[list[Case], list[str]]:
     """Find the cases under ``folder``; return them (sorted by id) and the rater names (in order).
 
     Args:
@@ -97,7 +87,7 @@ def scan_cases(folder: str | Path, raters: list[str] | None = None,
         tumor = {}
         for key, (name, path) in tumors.items():
             tumor[spelling.setdefault(key, name)] = path
-        cases.append(FoundCase(case_dir.name, case_dir, image, liver, tumor))
+        cases.append(Case(case_dir.name, UNSPLIT, image, liver, tumor))
     if not cases:
         raise InputError(root, "no case folders (expected one sub-folder per case)")
     names = list(raters) if raters is not None else sorted(spelling.values(), key=lambda r: (r.lower(), r))
@@ -163,7 +153,7 @@ def _seeded_order(case_id: str, seed: int) -> str:
     return hashlib.sha256(f"{seed}:{case_id}".encode()).hexdigest()
 
 
-def random_splits(cases: list[FoundCase], raters: list[str], train_rater: str, seed: int, val: float,
+def random_splits(cases: list[Case], raters: list[str], train_rater: str, seed: int, val: float,
                   test: float) -> dict[str, str]:
     """Case id -> split: unlabeled without the training rater's mask, else drawn by seed."""
     _check_fractions(val, test)
@@ -183,7 +173,7 @@ def _check_fractions(val: float, test: float) -> None:
         raise InputError(None, f"--val {val} and --test {test}: each must be >= 0 and their sum below 1")
 
 
-def csv_splits(path: str | Path, cases: list[FoundCase], train_rater: str) -> dict[str, str]:
+def csv_splits(path: str | Path, cases: list[Case], train_rater: str) -> dict[str, str]:
     """Case id -> split from a CSV with columns ``case,split``.
 
     Every labelled case must be listed; an unlisted case without the training rater's mask is
@@ -297,7 +287,7 @@ def build_manifest(folder: str | Path, output: str | Path | None = None, *, rate
     for case in cases:
         missing = [r for r in names if r not in case.tumor]
         if splits[case.id] == "test" and missing:
-            warnings.append(f"{case.folder}: test case lacks rater(s) {', '.join(missing)} "
+            warnings.append(f"{case.image.parent}: test case lacks rater(s) {', '.join(missing)} "
                             f"(hepaseg evaluate needs every rater's mask on test cases)")
     entries = [{"id": c.id, "split": splits[c.id], "image": _relative(c.image, out_dir),
                 "liver": _relative(c.liver, out_dir),

@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..io.atomic import replace_dir, write_json
 from ..io.geometry import GridMap, plan_grid, require_same_grid, to_prepared
 from ..io.volumes import Volume, read_volume
+from ..progress import Progress
 from .manifest import Case, load_manifest
 
 RECORD = "record.json"
@@ -209,12 +210,10 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
 def preprocess_dataset(manifest: str | Path, cache_dir: str | Path, config: PreprocessConfig,
                        workers: int | None = None, progress: bool = True) -> PreprocessSummary:
     """Pre-process every case of a manifest into ``cache_dir``, in parallel; unchanged cases are skipped."""
-    from tqdm import tqdm
-
     dataset = load_manifest(manifest)
     cache = Path(cache_dir)
     workers = max(1, min(workers or os.cpu_count() or 1, len(dataset.cases)))
-    bar = tqdm(total=len(dataset.cases), desc="preprocess", unit="case", disable=not progress)
+    bar = Progress(len(dataset.cases), "preprocess", "case", enabled=progress)
     done = 0
     if workers == 1:
         for case in dataset.cases:

@@ -31,7 +31,16 @@ from ..io.geometry import require_same_grid, voxel_volume_ml
 from ..io.volumes import Volume, read_volume
 from .matching import Detection, label, match_lesions, scan_order
 from .metrics import dice_from_counts, phi
-from .results import INTER_RATER, DetectionRow, CorrespondenceRow, Results, RunInfo, ScoreRow, SegmentationRow, rater_pair
+from .results import (
+    INTER_RATER,
+    CorrespondenceRow,
+    DetectionRow,
+    Results,
+    RunInfo,
+    ScoreRow,
+    SegmentationRow,
+    rater_pair,
+)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.formats import ITK_SUFFIXES, MASK_FORMATS, NIFTI_SUFFIXES, volume_stem
 from ..io.volumes import write_mask, write_volume
+from ..progress import Progress
 from .lesion_table import Lesion, read_csv, write_csv
 from .predictor import CaseResult, LoadedCase, Predictor, load_case
 
@@ -218,10 +219,9 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
     """Predict ``jobs`` into ``out_dir`` (see the module docstring), then write ``lesions.csv``.
 
     Args:
-        on_error: called with one line ``error: <case id>: <problem>`` per failing case.
+        on_error: called with one line ``error: <case id>: <problem>`` per failing case (default:
+            printed on stderr, above the progress bar).
     """
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     _check_writable(out_dir, is_dir=True)
     summary = BatchSummary()
@@ -242,12 +242,11 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
 
     def fail(case_id: str, exc: Exception) -> None:
         summary.failed.append((case_id, _one_line(exc)))
-        if on_error is not None:
-            on_error(f"error: {case_id}: {_one_line(exc)}")
+        (on_error or bar.write)(f"error: {case_id}: {_one_line(exc)}")
 
     # Three stages overlap: readers (threads) -> network (this thread) -> post-processing and writing
     # (threads), so a GPU never waits for the CPU work of the cases before and after.
-    with (tqdm(total=len(jobs), initial=summary.skipped, unit="case", desc="predict", disable=not progress) as bar,
+    with (Progress(len(jobs), "predict", "case", initial=summary.skipped, enabled=progress) as bar,
           ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hepaseg-write") as writers):
         pending: deque[tuple[str, Future]] = deque()
 

@@ -32,6 +32,7 @@ from ..data.preprocess import load_prepared
 from ..errors import InputError
 from ..io.atomic import replace_dir, write_text
 from ..model.folder import LOG, MODEL_DIR, model_dir
+from ..progress import Progress
 from .executors import Executor
 from .figure import plot_selection
 from .schedule import Schedule, hyperband_brackets, plan, rank, seeds, successive_halving
@@ -130,8 +131,6 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
         InputError: missing data, an existing selection without ``resume``, a configuration that
             differs from the resumed selection's.
     """
-    from tqdm import tqdm
-
     schedule = successive_halving(config.select)
     prep, folder = Path(prep_dir).resolve(), Path(selection_dir).resolve()
     load_prepared(prep)
@@ -139,7 +138,7 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
     trained = run_config(config)
     clock = time.perf_counter()
     task_seconds = 0.0
-    bar = tqdm(total=sum(r.runs for r in schedule), desc="select", unit="task", disable=not progress)
+    bar = Progress(sum(r.runs for r in schedule), "select", "task", enabled=progress)
     alive = list(seeds(config.select))
     ranking = []
     try:

@@ -22,10 +22,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..io.atomic import write_json
 from ..io.volumes import write_volume
+from ..progress import Progress
 from .case import case_id, make_case
 from .spec import CohortSpec, default_spec, small_spec
 
@@ -67,7 +66,7 @@ def write_cohort(out: str | Path, seed: int = 0, small: bool = False, workers: i
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, spec.n_cases))
-    bar = tqdm(total=spec.n_cases, desc="synth", unit="case", disable=not progress)
+    bar = Progress(spec.n_cases, "synth", "case", enabled=progress)
     entries: dict[int, dict] = {}
     if workers == 1:
         for index in range(spec.n_cases):

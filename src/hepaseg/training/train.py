@@ -32,6 +32,7 @@ from ..model.device import autocast, maybe_compile, memory_format, native_bf16, 
 from ..model.folder import LOG, WEIGHTS, model_dir, read_model_info, write_model_info, write_weights
 from ..model.shapes import margins
 from ..model.unet import UNet
+from ..progress import Progress
 from .augment import apply_batch
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .loss import masked_soft_dice_loss
@@ -88,7 +89,7 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
         seed: decides the initial weights, the patches, the augmentation and dropout.
         device: ``auto``, ``cpu`` or ``cuda``.
         resume: continue a checkpoint in ``run_dir``; if False, a checkpoint there is an error.
-        progress: show a tqdm bar on stderr.
+        progress: show the progress on stderr (``hepaseg.progress``).
 
     Raises:
         InputError: bad cache, a checkpoint of another configuration or seed, bad settings.
@@ -168,7 +169,7 @@ class _Run:
         step = _Stepper(self.net, maybe_compile(self.net, tc.compile, dev), self.optimizer, dev, self.amp)
         first, t0 = status.iteration, time.perf_counter()
         loss_sum, loss_count = torch.zeros((), device=dev), 0
-        bar = _progress_bar(until, first, progress)
+        bar = Progress(until, "train", "it", initial=first, enabled=progress)
         with execution_mode(dev), _stop_on_sigint() as stop, \
                 Prefetcher(self.sampler, tc.batch_size, pin=dev.type == "cuda") as batches:
             while status.iteration < until and not stop.requested:
@@ -308,26 +309,6 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
         elif a[key] != b[key]:
             out.append(prefix + key)
     return out
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    """A tqdm bar on stderr, or a silent stand-in (so tqdm is needed only when shown)."""
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, file=sys.stderr)
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, **values: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class _Log:

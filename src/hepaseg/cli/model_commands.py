@@ -1,0 +1,146 @@
+"""Commands that train and apply models: ``train`` (A2), ``select`` (A1), ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .common import preset_option, subparser
+
+
+def add_train(sub) -> None:
+    p = subparser(sub, "train", "Train one aU-Net from one seed (algorithm A2); best validation state kept.",
+                   "hepaseg train data/prep -o runs/a2 --preset paper --seed 0\n"
+                   "  hepaseg train data/prep -o runs/demo --preset demo --seed 0\n"
+                   "  hepaseg train data/prep -o runs/a2 --resume")
+    p.add_argument("prep", type=Path, help="prepared-case cache (hepaseg preprocess)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (gets checkpoint.pt and model/)")
+    preset_option(p, resumed="the run's own")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0; with --resume: the run's own)")
+    p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
+                                                                "(default: the preset's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run folder")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> None:
+    from dataclasses import replace
+
+    from ..config import resolve_config
+    from ..model.folder import model_dir
+    from ..training.checkpoint import CHECKPOINT
+    from ..training.train import run_settings, train_run
+
+    resumed, resumed_seed = run_settings(args.out) if args.resume and (args.out / CHECKPOINT).exists() else (None, None)
+    config = resolve_config(args.preset, resumed=resumed, where=args.out)
+    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
+        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
+    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
+    if args.iterations is not None:
+        config = config.replace(train=replace(config.train, iterations=args.iterations))
+    result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
+    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    print(f"{result.iterations_done} iterations; best validation Jaccard {best} at iteration "
+          f"{result.best_iteration}; model in {model_dir(args.out)}")
+
+
+def add_predict(sub) -> None:
+    p = subparser(sub, "predict",
+                   "Segment liver tumours with a trained model: one case, two folders, or a manifest.",
+                   "hepaseg predict runs/a1/model -i patient.nii.gz -l liver.nii.gz -o tumor.nii.gz\n"
+                   "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/ --format dicom-seg\n"
+                   "  hepaseg predict runs/a1/model --dataset data/cohort/dataset.json --split test -o preds/a1\n"
+                   "  hepaseg predict runs/a1/model -i images/ -l livers/ -o preds/a1   (folders: same file names)")
+    p.add_argument("model", type=Path, help="model folder (weights.safetensors, config.json, model.json)")
+    p.add_argument("-i", "--image", type=Path, help="image file or DICOM series folder; or a folder of images")
+    p.add_argument("-l", "--liver", type=Path, help="liver mask on the image's grid; or a folder of them")
+    p.add_argument("--dataset", type=Path, help="dataset.json: predict its cases into the folder -o")
+    p.add_argument("--split", help="with --dataset: only this split (default: all cases)")
+    p.add_argument("-o", "--out", type=Path, required=True,
+                   help="mask file (one case), or output folder (batch, or DICOM-SEG of one case)")
+    p.add_argument("--format", choices=("nifti", "nrrd", "dicom-seg"),
+                   help="output format (default: from the file name; nifti in batch mode); "
+                        "dicom-seg needs a DICOM input")
+    p.add_argument("--save-probabilities", action="store_true",
+                   help="also write <name>_probability.nii.gz (float32, original grid)")
+    p.add_argument("--lesions", type=Path, help="one case: also write its lesion table here (batch: always "
+                                                "<out>/lesions.csv)")
+    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8 flips, 8x slower)")
+    p.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
+    p.add_argument("--no-restrict-to-liver", action="store_true", help="keep tumour outside the liver mask")
+    p.add_argument("--no-border-opening", action="store_true", help="skip the liver-border clean-up")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="network arithmetic: auto = bf16 on CUDA, fp32 on the CPU; bf16 on a CPU with "
+                        "bf16 instructions is several times faster")
+    p.add_argument("--overwrite", action="store_true", help="batch: redo cases whose outputs exist")
+    p.add_argument("--workers", type=int, default=None,
+                   help="background reader threads (default 1 on the CPU, up to 4 on a GPU)")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from ..inference.batch import predict_paths
+
+    infer = {"tta": True} if args.tta else {}
+    if args.threshold is not None:
+        infer["threshold"] = args.threshold
+    if args.no_restrict_to_liver:
+        infer["restrict_to_liver"] = False
+    if args.no_border_opening:
+        infer["border_opening"] = False
+    summary = predict_paths(
+        args.model, args.out, image=args.image, liver=args.liver, dataset=args.dataset, split=args.split,
+        fmt=args.format, save_probabilities=args.save_probabilities, lesions_csv=args.lesions,
+        overwrite=args.overwrite, device=args.device, precision=args.precision, infer=infer, workers=args.workers)
+    lesions = f"; lesions in {summary.lesions_csv}" if summary.lesions_csv else ""
+    print(f"{summary.done} predicted, {summary.skipped} already done, {len(summary.failed)} failed{lesions}")
+    return summary.exit_code
+
+
+def add_select(sub) -> None:
+    p = subparser(sub, "select", "Multi-model training (A1): successive halving over seeds; the winner's "
+                   "best validation state becomes OUT/model.",
+                   "hepaseg select data/prep -o runs/a1 --preset paper\n"
+                   "  hepaseg select data/prep -o runs/a1 --preset paper --dry-run --its-per-second 1.4\n"
+                   "  hepaseg select data/prep -o runs/a1 --backend ray --address auto\n"
+                   "  hepaseg select data/prep -o runs/a1 --resume")
+    p.add_argument("prep", type=Path, help="prepared-case cache (hepaseg preprocess); shared storage on a cluster")
+    p.add_argument("-o", "--out", type=Path, required=True, help="selection folder (runs/, model/, "
+                                                                 "selection.json, selection.csv, selection.png)")
+    preset_option(p, resumed="the selection's own", config_file=True)
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="where runs execute (default local)")
+    p.add_argument("--workers", type=int, default=None, help="local: parallel runs (default one per GPU, "
+                                                             "1 on the CPU)")
+    p.add_argument("--device", default="auto", help="local: auto, cpu or cuda (default auto)")
+    p.add_argument("--address", default=None, help="ray: cluster address, e.g. auto (default: a local Ray)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per run (local: default cores / "
+                                                             "workers; ray: default 1, the CPUs asked per run)")
+    p.add_argument("--resume", action="store_true", help="continue the selection in OUT; finished runs are kept")
+    p.add_argument("--dry-run", action="store_true", help="print the schedule as JSON and exit")
+    p.add_argument("--its-per-second", type=float, default=None, help="dry run: single-run speed for the "
+                                                                      "time estimate")
+    p.add_argument("--its-from", type=Path, default=None, help="dry run: read the speed from an earlier study "
+                                                               "or training run folder")
+    p.set_defaults(func=_run_select)
+
+
+def _run_select(args) -> None:
+    import json
+
+    from ..config import resolve_config
+    from ..selection.executors import local_devices, make_executor
+    from ..selection.halving import dry_run, measured_its_per_second, resumed_config, run_selection
+
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
+    if args.dry_run:
+        speed = measured_its_per_second(args.its_from) if args.its_from else args.its_per_second
+        workers = len(local_devices(args.workers, args.device)) if args.backend == "local" else args.workers or 1
+        print(json.dumps(dry_run(config, workers, speed), indent=2))
+        return
+    with make_executor(args.backend, args.workers, args.device, args.address, args.threads) as executor:
+        result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
+    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    print(f"winner: seed {result.winner} (best validation Jaccard {best}); model in {result.model_dir}; "
+          f"table {result.table}; figure {result.figure}")
