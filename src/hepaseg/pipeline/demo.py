@@ -15,7 +15,7 @@ from ..config import demo_config
 from ..errors import InputError
 from ..report.run import headline
 from .study import run_study
-from .synth import CohortSpec, write_cohort
+from ..synth import CohortSpec, write_cohort
 
 
 def demo_spec() -> CohortSpec:
