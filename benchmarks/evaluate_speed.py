@@ -6,7 +6,7 @@ Usage:
 
 The case has 60 lesions per rater and 80 predicted lesions (0.8 x 0.8 x 3 mm voxels). Timed:
 
-- ``evaluate_s``: ``hepaseg.evaluate.evaluate_case`` in memory: labelling of the four masks, Dice
+- ``evaluate_s``: ``hepaseg.evaluation.evaluate.evaluate_case`` in memory: labelling of the four masks, Dice
   and N:M detection of the algorithm against each rater and of each rater pair, phi (best of
   ``--repeat``).
 - ``from_files_s`` (with ``--files``): ``evaluate_dataset`` on the same case written as NIfTI,
@@ -71,7 +71,7 @@ def _place(rng, n, radii_range, taken):
 def make_case(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Three rater masks with 60 lesions each and a prediction with 80 lesions.
 
-    The masks are Fortran-ordered, like every array ``hepaseg.io.read_volume`` returns.
+    The masks are Fortran-ordered, like every array ``hepaseg.io.volumes.read_volume`` returns.
     """
     rng = np.random.default_rng(seed)
     taken: list = []

@@ -79,7 +79,7 @@ class TrainConfig:
     ema_decay: float = 0.0
     log_every: int = 50  # iterations per line of the training log
     rater: str = "R1"
-    mixed_precision: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 instructions (runtime.native_bf16)
+    mixed_precision: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 instructions (model.device.native_bf16)
     channels_last: bool = True  # channels-last 3D memory format (faster on CUDA and x86 CPUs)
     compile: bool = True  # torch.compile on CUDA where it works
 

@@ -121,7 +121,7 @@ def add_select(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the schedule as JSON and exit")
     p.add_argument("--its-per-second", type=float, default=None, help="dry run: single-run speed for the "
                                                                       "time estimate")
-    p.add_argument("--its-from", type=Path, default=None, help="dry run: read the speed from an earlier study "
+    p.add_argument("--its-from", type=Path, default=None, help="dry run: read the speed from an earlier selection "
                                                                "or training run folder")
     p.set_defaults(func=_run_select)
 

@@ -3,16 +3,16 @@ map back to the original grid, write (METHOD.md section 7).
 
 The chain for one case (``Predictor.predict``):
 
-1. ``load_case``: read the image and liver mask (any format ``io.read_volume`` reads), check that
-   they share one grid, pre-process exactly as training did (``preprocess.prepare_volume`` with
+1. ``load_case``: read the image and liver mask (any format ``io.volumes.read_volume`` reads), check that
+   they share one grid, pre-process exactly as training did (``data.preprocess.prepare_volume`` with
    the model's ``PreprocessConfig``).
 2. ``Predictor.probability``: sigmoid probabilities on the prepared grid, tile by tile over the
-   liver's bounding box (``infer.predict_volume``), tiles fitted to the box and to the memory at
+   liver's bounding box (``tiling.predict_tiled``), tiles fitted to the box and to the memory at
    hand; channels-last 3D; bf16 autocast on CUDA (optional on the CPU); optional mirror TTA
    (``with_mirror_tta``).
 3. ``postprocess.postprocess`` on the prepared (1 mm) grid: liver restriction, threshold, border
    opening. Its result is a *mask*, and the mask is what goes back to the original grid
-   (as ``geometry.to_original(mask=True)``: linear interpolation of 0/1, then >= 0.5; computed
+   (as ``io.geometry.to_original(mask=True)``: linear interpolation of 0/1, then >= 0.5; computed
    only near the liver's box by ``to_original_in_box``), then it is intersected with the original
    liver mask (when ``restrict_to_liver``). The probability is mapped back separately (linear)
    for ``--save-probabilities`` and the lesions' mean probability; a threshold of the mapped-back
@@ -237,7 +237,7 @@ def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArr
 
 
 def to_original_in_box(array: NDArray, grid: GridMap, box: tuple[NDArray, NDArray]) -> NDArray[np.float32]:
-    """``geometry.to_original(array, grid)`` for an array that is 0 outside ``box`` = (lo, hi), faster.
+    """``io.geometry.to_original(array, grid)`` for an array that is 0 outside ``box`` = (lo, hi), faster.
 
     Only the original voxels whose linear interpolation reaches into the box (plus a one-voxel
     zero rim, or the volume edge) are computed; every other value is 0, as the full computation gives.

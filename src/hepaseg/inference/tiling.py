@@ -54,7 +54,7 @@ def predict_volume(net: Net, image: NDArray, liver: NDArray, tile_output_size: S
         liver: (x, y, z) mask; only its bounding box is predicted.
         tile_output_size: (x, y, z) output voxels per tile (a valid output size of the network).
         margins: (x, y, z) context voxels per side.
-        device: where ``net`` runs; align: tile-start lattice (``model.pool_factor``).
+        device: where ``net`` runs; align: tile-start lattice (``model.shapes.pool_factor``).
         amp: bf16 autocast; channels_last: feed channels-last 3D tensors.
 
     Returns:

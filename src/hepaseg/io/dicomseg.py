@@ -1,6 +1,6 @@
 """DICOM-SEG export of a tumour mask that references the DICOM series it was predicted on.
 
-The mask is on the grid ``io.read_volume`` gives the series: axis i along the rows' direction
+The mask is on the grid ``volumes.read_volume`` gives the series: axis i along the rows' direction
 (DICOM columns), j along the columns' direction (DICOM rows), k across slices. Each source slice
 is matched to its k by its ImagePositionPatient (through the volume's affine), so frame ``f`` of
 the segmentation is derived from, and references, exactly the slice it lies on. One binary

@@ -1,8 +1,8 @@
 """Validation during training (METHOD.md section 5): Jaccard of whole-volume predictions.
 
 Each validation case is predicted tile by tile over the liver (``inference.tiling.predict_tiled``),
-restricted to the liver and thresholded (``postprocess``: probability >= threshold); the score is
-the mean of the per-case Jaccard indices (``metrics.jaccard``: both masks empty counts as 1)
+restricted to the liver and thresholded (``inference.postprocess``: probability > threshold); the score is
+the mean of the per-case Jaccard indices (``evaluation.metrics.jaccard``: both masks empty counts as 1)
 against the training rater's masks, also restricted to the liver.
 """
 
