@@ -18,13 +18,3 @@ def test_import_loads_no_heavy_library():
             "print(','.join(m for m in ('torch', 'cc3d', 'nibabel', 'SimpleITK', 'matplotlib') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
-
-
-def test_cli_help_shows_examples(capsys):
-    from hepaseg.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, subparser in sub.choices.items():
-        assert "example:" in subparser.format_help(), name
-        assert f"hepaseg {name}" in subparser.format_help(), name

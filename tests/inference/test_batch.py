@@ -1,11 +1,9 @@
-"""``hepaseg predict`` end to end on tiny synthetic cases with a tiny model.
+"""``hepaseg predict`` end to end (``inference.batch``) on tiny synthetic cases with a tiny model:
+one case, a dataset manifest, folder pairs, DICOM in and DICOM-SEG out, bad input.
 
-Two stand-ins for a trained network keep the expected results derivable:
-- a saved model folder (real ``UNet`` of a small ``ModelConfig``, untrained, its last convolution
-  set to weight 0 / bias +5): probability sigmoid(5) everywhere in the liver's box, so the mask
-  is the liver; used through the CLI.
-- ``dark_is_tumour``, a callable with the same valid-convolution margins: tumour where the
-  normalised image is below -1 (far darker than the liver); used through ``Predictor``.
+The stand-in for a trained network is a saved model folder (real ``UNet`` of a small
+``ModelConfig``, untrained, its last convolution set to weight 0 / bias +5): probability sigmoid(5)
+everywhere in the liver's box, so the mask is the liver; used through the CLI.
 """
 
 from __future__ import annotations
@@ -20,45 +18,13 @@ import SimpleITK as sitk
 import torch
 
 from hepaseg.cli import main
-from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig
-from hepaseg.errors import InputError
 from hepaseg.inference.batch import prefetch
 from hepaseg.inference.lesion_table import read_csv
-from hepaseg.inference.predictor import Predictor, load_case, with_mirror_tta
-from hepaseg.inference.tiling import fit_tile, predict_volume
 from hepaseg.io.volumes import read_volume, write_volume
 from hepaseg.model.folder import write_model_info, write_weights
-from hepaseg.model.shapes import output_size
-from hepaseg.model.unet import UNet, center_crop
+from hepaseg.model.unet import UNet
 
-CONFIG = Config(preset="test", preprocess=PreprocessConfig(inplane_spacing_mm=1.0),
-                model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.0),
-                infer=InferConfig(tile_output_size=(24, 24, 8)))
-SHAPE = (40, 36, 8)
-
-
-def _affine(spacing=(1.25, 1.1, 3.0), angle=0.2, flips=(-1, 1, -1), origin=(30.0, -40.0, 12.0)) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    a = np.eye(4)
-    a[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag(np.multiply(flips, spacing))
-    a[:3, 3] = origin
-    return a
-
-
-def _case(folder, affine=None, liver_box=(slice(4, 36), slice(4, 32), slice(1, 7)), seed=0):
-    """Write image.nii.gz (bright liver, one dark 6 x 6 x 2 tumour) and liver.nii.gz; return the paths.
-
-    The tumour is 1.3 % of the liver, so the liver's 2nd percentile (-> 0) is liver, not tumour.
-    """
-    affine = _affine() if affine is None else affine
-    rng = np.random.default_rng(seed)
-    liver = np.zeros(SHAPE, np.uint8)
-    liver[liver_box] = 1
-    image = np.where(liver > 0, 1000, 300) + rng.integers(-40, 40, SHAPE)
-    image[15:21, 12:18, 3:5] = 200
-    folder.mkdir(parents=True, exist_ok=True)
-    return (write_volume(image.astype(np.int16), affine, folder / "image.nii.gz"),
-            write_volume(liver, affine, folder / "liver.nii.gz"))
+from .predict_cases import CONFIG, SHAPE, make_affine, mask_dice, write_case
 
 
 def _model_folder(folder, version=None):
@@ -73,15 +39,6 @@ def _model_folder(folder, version=None):
         info = json.loads((folder / "model.json").read_text())
         (folder / "model.json").write_text(json.dumps({**info, "version": version}))
     return folder
-
-
-def dark_is_tumour(x: torch.Tensor) -> torch.Tensor:
-    return -20.0 * (center_crop(x, output_size(CONFIG.model, tuple(x.shape[2:]))) + 1.0)
-
-
-def _dice(a, b) -> float:
-    a, b = np.asarray(a) > 0, np.asarray(b) > 0
-    return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
 def _assert_on_source_grid(mask_path, image_path):
@@ -99,54 +56,6 @@ def _assert_on_source_grid(mask_path, image_path):
     np.testing.assert_array_equal(sitk.GetArrayFromImage(s_out).transpose(2, 1, 0), np.asarray(out.dataobj))
 
 
-# --- units -------------------------------------------------------------------------------------
-
-
-def test_fit_tile_covers_the_box_with_valid_tiles():
-    paper = Config().model
-    assert fit_tile(paper, (200, 170, 20), (244, 244, 96)) == (212, 180, 20)  # one tile, not 244 x 244 x 96
-    assert fit_tile(paper, (300, 250, 40), (244, 244, 96)) == (164, 132, 40)  # two tiles in-plane
-    small = fit_tile(paper, (200, 170, 20), (244, 244, 96), max_input_voxels=5e6)
-    from hepaseg.model.shapes import input_size
-
-    assert np.prod(input_size(paper, small)) <= 5e6
-
-
-@pytest.mark.parametrize("box", [((5, 4, 1), (20, 15, 5)), ((0, 0, 0), (26, 30, 6))])
-def test_mapping_back_near_the_box_equals_the_full_mapping(box):
-    from hepaseg.inference.predictor import to_original_in_box
-    from hepaseg.io.geometry import plan_grid, to_original
-
-    grid = plan_grid((24, 30, 6), _affine(spacing=(1.3, 0.8, 3.0)))
-    lo, hi = (np.minimum(b, grid.prepared_shape) for b in box)
-    prob = np.zeros(grid.prepared_shape, np.float32)
-    prob[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.random.default_rng(0).random(tuple(hi - lo))
-    fast = to_original_in_box(prob, grid, (lo, hi))
-    np.testing.assert_allclose(fast, to_original(prob, grid), atol=1e-6)
-    mask = (prob > 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(to_original_in_box(mask, grid, (lo, hi)) >= 0.5, to_original(mask, grid, mask=True))
-
-
-def test_tta_of_a_flip_equivariant_predictor_equals_the_plain_prediction():
-    # A valid 5 x 5 x 3 box filter is mirror-symmetric, and tiles do not change a per-voxel result.
-    def box_filter(x):
-        return torch.nn.functional.avg_pool3d(x, (5, 5, 3), stride=1) * 4 - 2
-
-    def predict(image, liver):
-        return predict_volume(box_filter, image, liver, (5, 4, 3), (2, 2, 1))
-
-    rng = np.random.default_rng(0)
-    image = rng.normal(size=(13, 11, 7)).astype(np.float32)
-    liver = np.zeros(image.shape, np.uint8)
-    liver[2:12, 1:9, 1:6] = 1
-    plain = predict(image, liver)
-    np.testing.assert_allclose(with_mirror_tta(predict)(image, liver), plain, atol=1e-6)
-
-    calls = []
-    with_mirror_tta(lambda i, l: calls.append(i.strides) or np.zeros(i.shape, np.float32))(image, liver)
-    assert len(calls) == 8 and len(set(calls)) == 8  # the 8 mirrorings, each a different view
-
-
 def test_prefetch_keeps_order_and_hands_errors_to_the_consumer():
     def load(n):
         if n == 2:
@@ -162,46 +71,11 @@ def test_prefetch_keeps_order_and_hands_errors_to_the_consumer():
     assert seen == [0, 10, "bad case", 30, 40]
 
 
-def test_predictor_finds_the_dark_tumour_and_tables_it(tmp_path):
-    image_path, liver_path = _case(tmp_path / "c")
-    case = load_case(image_path, liver_path, CONFIG.preprocess)
-    result = Predictor(dark_is_tumour, CONFIG).predict(case, "c")
-    painted = np.zeros(SHAPE, np.uint8)
-    painted[15:21, 12:18, 3:5] = 1
-    assert result.mask.shape == SHAPE and _dice(result.mask, painted) > 0.85
-    (lesion,) = result.lesions
-    affine = read_volume(image_path).affine
-    idx = np.argwhere(result.mask > 0)
-    assert lesion.voxels == len(idx)
-    assert lesion.volume_ml == pytest.approx(len(idx) * abs(np.linalg.det(affine[:3, :3])) / 1000)
-    np.testing.assert_allclose([lesion.centroid_ras_x_mm, lesion.centroid_ras_y_mm, lesion.centroid_ras_z_mm],
-                               affine[:3, :3] @ idx.mean(axis=0) + affine[:3, 3], atol=1e-4)
-    assert lesion.mean_probability == pytest.approx(result.probability[result.mask > 0].mean(), rel=1e-5)
-    assert lesion.mean_probability > 0.9
-    # The painted square is 6 x 6 voxels of 1.25 x 1.1 mm: about hypot(7.5, 6.6) mm edge to edge.
-    assert abs(lesion.diameter_mm - np.hypot(7.5, 6.6)) < 2.5
-
-    tta = Predictor(dark_is_tumour, CONFIG.replace(infer=InferConfig(tile_output_size=(24, 24, 8), tta=True)))
-    np.testing.assert_array_equal(tta.predict(case, "c").mask, result.mask)
-
-
-def test_bf16_on_the_cpu_stays_close_to_float32(tmp_path):
-    image, liver = _case(tmp_path / "c")
-    case = load_case(image, liver, CONFIG.preprocess)
-    torch.manual_seed(0)
-    net = UNet(CONFIG.model)
-    fp32 = Predictor(net, CONFIG, "cpu").probability(case.prepared, case.prepared_liver)
-    bf16 = Predictor(net, CONFIG, "cpu", precision="bf16").probability(case.prepared, case.prepared_liver)
-    assert fp32.any() and np.abs(bf16 - fp32).max() < 0.02
-    with pytest.raises(InputError, match="unknown precision"):
-        Predictor(net, CONFIG, "cpu", precision="fp8")
-
-
 # --- the command -------------------------------------------------------------------------------
 
 
 def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
-    image, liver = _case(tmp_path / "in")
+    image, liver = write_case(tmp_path / "in")
     model = _model_folder(tmp_path / "model")
     before = {p: p.stat().st_mtime_ns for p in (image, liver)}
     out = tmp_path / "out" / "tumor.nii.gz"
@@ -211,7 +85,7 @@ def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
     _assert_on_source_grid(out, image)
     mask = np.asarray(nib.load(str(out)).dataobj)
     liver_mask = read_volume(liver).array > 0
-    assert _dice(mask, liver_mask) > 0.97 and not (mask & ~liver_mask).any()
+    assert mask_dice(mask, liver_mask) > 0.97 and not (mask & ~liver_mask).any()
     prob = nib.load(str(tmp_path / "out" / "tumor_probability.nii.gz"))
     assert prob.get_data_dtype() == np.float32 and prob.shape == SHAPE
     np.testing.assert_allclose(prob.affine, nib.load(str(image)).affine, atol=1e-4)
@@ -232,7 +106,7 @@ def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
 def _manifest(root, n=3):
     entries = []
     for i in range(n):
-        _case(root / f"c{i}", seed=i)
+        write_case(root / f"c{i}", seed=i)
         entries.append({"id": f"c{i}", "split": "test", "image": f"c{i}/image.nii.gz", "liver": f"c{i}/liver.nii.gz"})
     entries.append({**entries[0], "id": "t0", "split": "train"})
     path = root / "dataset.json"
@@ -242,7 +116,7 @@ def _manifest(root, n=3):
 
 def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsys):
     manifest = _manifest(tmp_path / "data")
-    write_volume(np.ones((10, 10, 8), np.uint8), _affine(), tmp_path / "data" / "c1" / "liver.nii.gz")  # wrong grid
+    write_volume(np.ones((10, 10, 8), np.uint8), make_affine(), tmp_path / "data" / "c1" / "liver.nii.gz")  # wrong grid
     model = _model_folder(tmp_path / "model")
     out = tmp_path / "preds"
     args = ["predict", str(model), "--dataset", str(manifest), "--split", "test", "-o", str(out), "--device", "cpu"]
@@ -262,7 +136,7 @@ def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsy
         assert row.volume_ml == pytest.approx(row.voxels * abs(np.linalg.det(mask.affine[:3, :3])) / 1000, rel=1e-5)
 
     os.utime(out / "c0.nii.gz", ns=(1, 1))
-    _case(tmp_path / "data" / "c1", seed=1)  # repaired
+    write_case(tmp_path / "data" / "c1", seed=1)  # repaired
     assert main(args) == 0
     assert "1 predicted, 2 already done, 0 failed" in capsys.readouterr().out
     assert (out / "c0.nii.gz").stat().st_mtime_ns == 1, "a done case is skipped"
@@ -274,7 +148,7 @@ def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsy
 
 
 def test_batch_from_folders_pairs_files_by_name(tmp_path, capsys):
-    image, liver = _case(tmp_path / "c")
+    image, liver = write_case(tmp_path / "c")
     for name in ("a", "b"):
         (tmp_path / "images").mkdir(exist_ok=True)
         (tmp_path / "livers").mkdir(exist_ok=True)
@@ -325,7 +199,7 @@ def test_dicom_input_gives_a_dicom_seg_on_the_right_slices(tmp_path, capsys):
     import highdicom as hd
     import pydicom
 
-    affine = _affine(angle=0.3, flips=(1, 1, 1))
+    affine = make_affine(angle=0.3, flips=(1, 1, 1))
     rng = np.random.default_rng(4)
     liver = np.zeros(SHAPE, np.uint8)
     for k in range(1, 7):  # a different liver outline on every slice, so a frame on a wrong slice shows
@@ -370,7 +244,7 @@ def _one_line_error(capsys, *fragments):
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
-    image, liver = _case(tmp_path / "c")
+    image, liver = write_case(tmp_path / "c")
     model = _model_folder(tmp_path / "model")
     out_dir = tmp_path / "out"
     out = out_dir / "tumor.nii.gz"
@@ -379,11 +253,11 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
         args = ["predict", str(model), "-i", str(image), "-o", str(out), "--device", "cpu", *extra]
         return main(args + (["-l", str(liver)] if liver is not None else []))
 
-    shifted = _affine(origin=(31.0, -40.0, 12.0))
+    shifted = make_affine(origin=(31.0, -40.0, 12.0))
     mismatch = write_volume(read_volume(liver).array, shifted, tmp_path / "shifted_liver.nii.gz")
     assert run(liver=mismatch) == 2
     _one_line_error(capsys, "shifted_liver.nii.gz", "grid differs from the image", "origin")
-    empty = write_volume(np.zeros(SHAPE, np.uint8), _affine(), tmp_path / "empty_liver.nii.gz")
+    empty = write_volume(np.zeros(SHAPE, np.uint8), make_affine(), tmp_path / "empty_liver.nii.gz")
     assert run(liver=empty) == 2
     _one_line_error(capsys, "empty_liver.nii.gz: liver mask is empty")
     assert run(liver=None) == 2
@@ -417,7 +291,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_unwritable_output_folder(tmp_path, capsys):
-    image, liver = _case(tmp_path / "c")
+    image, liver = write_case(tmp_path / "c")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     rc = main(["predict", str(_model_folder(tmp_path / "m")), "-i", str(image), "-l", str(liver),

@@ -1,4 +1,5 @@
-"""Training runs on the CPU: learning, bit-identical resume, checkpoint and model-folder errors, CLI."""
+"""Training runs on the CPU: learning, bit-identical resume, checkpoint errors, weight averaging,
+mixed precision, CLI. (Model-folder errors: tests/model/test_folder.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from prepared_phantom import make_cache, one_torch_thread  # noqa: F401 (autouse fixture)
 
 from hepaseg.training import train as train_module
 from hepaseg.cli import main
@@ -37,8 +37,8 @@ def tiny_config(iterations: int = 10, validate_every: int = 4, learning_rate: fl
 
 
 @pytest.fixture(scope="module")
-def prep(tmp_path_factory):
-    return make_cache(tmp_path_factory.mktemp("prep"), seed=2, n_train=2, n_val=1)
+def prep(tmp_path_factory, phantom_cache):
+    return phantom_cache(tmp_path_factory.mktemp("prep"), seed=2, n_train=2, n_val=1)
 
 
 def _fixed_loss(cfg: Config, prep, state: dict) -> float:
@@ -154,22 +154,6 @@ def test_bad_checkpoints_and_conflicting_runs_are_input_errors(prep, tmp_path):
         assert str(path) in str(info.value)
 
 
-def test_model_folder_errors(prep, tmp_path):
-    cfg = tiny_config(iterations=4, validate_every=4)
-    train_run(prep, tmp_path / "run", cfg, seed=0, device="cpu", progress=False)
-    folder = model_dir(tmp_path / "run")
-    with pytest.raises(InputError, match="not a hepaseg model folder"):
-        load_model(tmp_path / "nowhere")
-    bigger = cfg.replace(model=replace(cfg.model, widths=(4, 16)))
-    (folder / CONFIG).write_text(bigger.to_json())
-    with pytest.raises(InputError, match="weights do not fit"):
-        load_model(folder)
-    info = json.loads((folder / INFO).read_text())
-    (folder / INFO).write_text(json.dumps({**info, "version": 99}))
-    with pytest.raises(InputError, match="version 99"):
-        load_model(folder)
-
-
 def test_cli_trains_and_resumes(prep, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", str(prep), "-o", str(run), "--preset", "demo", "--iterations", "2", "--device", "cpu"]
@@ -216,22 +200,32 @@ def test_weight_average_is_the_exponential_average_of_the_trained_states(prep, t
     assert any(not torch.equal(kept_state[k], v) for k, v in trained[2].items() if v.is_floating_point())
 
 
-def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(prep, tmp_path, monkeypatch):
-    """mixed_precision trains under bf16 autocast on a CPU with bf16 instructions, else in float32."""
-    from hepaseg.model.device import native_bf16
-
+def _mixed_precision_and_float32(prep, tmp_path) -> tuple[Config, dict]:
+    """The mixed-precision configuration, and the weights after 2 iterations of the same run in float32."""
     cfg = tiny_config(iterations=2, validate_every=2)
     fp32 = cfg.replace(train=replace(cfg.train, mixed_precision=False))
     train_run(prep, tmp_path / "fp32", fp32, seed=1, device="cpu", progress=False)
-    reference = load_checkpoint(tmp_path / "fp32" / CHECKPOINT)["model"]
+    return cfg, load_checkpoint(tmp_path / "fp32" / CHECKPOINT)["model"]
 
-    def trained(name: str) -> dict:
-        train_run(prep, tmp_path / name, cfg, seed=1, device="cpu", progress=False)
-        return load_checkpoint(tmp_path / name / CHECKPOINT)["model"]
 
-    native = native_bf16(torch.device("cpu"))
+def test_mixed_precision_trains_in_float32_where_the_cpu_has_no_bf16(prep, tmp_path, monkeypatch):
+    """mixed_precision on a CPU without bf16 instructions (as seen by training): float32, bit for bit."""
+    cfg, reference = _mixed_precision_and_float32(prep, tmp_path)
     monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
-    assert all(torch.equal(v, reference[k]) for k, v in trained("no-bf16-cpu").items())
-    monkeypatch.undo()
-    if native:
-        assert not all(torch.equal(v, reference[k]) for k, v in trained("bf16-cpu").items())
+    train_run(prep, tmp_path / "no-bf16-cpu", cfg, seed=1, device="cpu", progress=False)
+    trained = load_checkpoint(tmp_path / "no-bf16-cpu" / CHECKPOINT)["model"]
+    assert trained.keys() == reference.keys()
+    assert all(torch.equal(v, reference[k]) for k, v in trained.items())
+
+
+def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(prep, tmp_path):
+    """mixed_precision trains under bf16 autocast on a CPU with bf16 instructions: not float32's weights."""
+    from hepaseg.model.device import native_bf16
+
+    if not native_bf16(torch.device("cpu")):
+        pytest.skip("this CPU has no bf16 instructions")
+    cfg, reference = _mixed_precision_and_float32(prep, tmp_path)
+    train_run(prep, tmp_path / "bf16-cpu", cfg, seed=1, device="cpu", progress=False)
+    trained = load_checkpoint(tmp_path / "bf16-cpu" / CHECKPOINT)["model"]
+    assert trained.keys() == reference.keys()
+    assert not all(torch.equal(v, reference[k]) for k, v in trained.items())

@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-from test_io import _write_dicom_series
 
 from hepaseg.cli import main
 from hepaseg.data.discover import build_manifest, split_counts, write_manifest
@@ -51,7 +50,7 @@ def _case(root, case_id, raters=("R1",), image="image.nii.gz", liver="liver.nii.
 
 
 @pytest.fixture
-def cohort(tmp_path):
+def cohort(tmp_path, write_dicom_series):
     """Seven cases in mixed formats: 6 labelled by R1 (p01, p02 also by R2), 1 unlabeled (p04)."""
     root = tmp_path / "my-cohort"
     _case(root, "p01", ("R1", "R2"))
@@ -59,8 +58,8 @@ def cohort(tmp_path):
     (root / "p01" / "meta.json").write_text("{}")
     # p02: a DICOM series image and NRRD masks (one spelled 'Tumour') on the series' grid
     (root / "p02").mkdir(parents=True)
-    dicom_affine = _write_dicom_series(root / "p02" / "dicom", np.ones(SHAPE, np.int16) * 100, (0.8, 0.8, 3.0),
-                                       (-40.0, -30.0, 10.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    dicom_affine = write_dicom_series(root / "p02" / "dicom", np.ones(SHAPE, np.int16) * 100, (0.8, 0.8, 3.0),
+                                      (-40.0, -30.0, 10.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
     _case(root, "p02", ("R1",), image=None, liver="liver.nrrd", tumor="Tumour_{}.nrrd", affine=dicom_affine)
     _case(root, "p02", ("R2",), image=None, liver=None, tumor="tumor_{}.nrrd", affine=dicom_affine)
     _case(root, "p03", ("R1",), image="IMAGE.MHA", liver="Liver.nii")
@@ -279,6 +278,9 @@ def test_synthetic_cohort(synthetic, capsys):
             assert case["split"] == "unlabeled"
         if case["split"] == "test":
             assert expected["split"] == "test"  # only the generator's test cases carry R2 and R3
+    # both conditions above held for a case: the generator's one unlabeled case, the one test case drawn
+    assert [c["split"] for c in original["cases"]].count("unlabeled") == 1
+    assert [c["split"] for c in manifest["cases"]].count("test") == 1
     report = check_dataset(folder / "dataset.json")
     assert report.problems == (), "\n".join(p.format() for p in report.problems)
 

@@ -1,4 +1,5 @@
-"""Patch sampling: crops with padding, the liver weight mask, the 90/10 split, the sampler state."""
+"""Patch sampling (``training.sampling``): the liver weight mask, patch contents, the 90/10 split,
+the sampler state."""
 
 from __future__ import annotations
 
@@ -6,35 +7,23 @@ import math
 
 import numpy as np
 import pytest
-from prepared_phantom import SPACING, make_cache
 
 from hepaseg.config import AugmentConfig, PatchConfig
 from hepaseg.data.preprocess import load_prepared
-from hepaseg.model.shapes import IMAGE_PAD_MODE, crop
+from hepaseg.model.shapes import crop
 from hepaseg.training.sampling import PatchSampler, dilate_liver
 
 OUT, MARGIN = (8, 8, 4), (6, 6, 2)
 
 
 @pytest.fixture(scope="module")
-def cases(tmp_path_factory):
-    root = make_cache(tmp_path_factory.mktemp("prep"), seed=1, n_train=2, n_val=0)
+def cases(tmp_path_factory, phantom_cache):
+    root = phantom_cache(tmp_path_factory.mktemp("prep"), seed=1, n_train=2, n_val=0)
     return load_prepared(root).split("train")
 
 
 def _sampler(cases, seed=0, **patch):
     return PatchSampler(cases, "R1", OUT, MARGIN, PatchConfig(**patch), AugmentConfig(), np.random.default_rng(seed))
-
-
-def test_crop_inside_and_past_the_border():
-    vol = np.arange(5 * 6 * 4, dtype=np.float32).reshape(5, 6, 4)
-    assert np.array_equal(crop(vol, (1, 2, 0), (3, 3, 2)), vol[1:4, 2:5, 0:2])
-    padded = np.pad(vol, 3, mode="edge")
-    assert np.array_equal(crop(vol, (-3, 4, -1), (6, 5, 6), IMAGE_PAD_MODE), padded[0:6, 7:12, 2:8])
-    zeros = crop(vol, (-2, 0, 0), (4, 6, 4))
-    assert np.all(zeros[:2] == 0) and np.array_equal(zeros[2:], vol[:2])
-    with pytest.raises(ValueError, match="misses"):
-        crop(vol, (5, 0, 0), (2, 2, 2))
 
 
 def test_dilation_is_a_disc_in_plane_and_slices_in_z():
@@ -51,7 +40,7 @@ def test_dilation_is_a_disc_in_plane_and_slices_in_z():
     assert not dilate_liver(np.zeros((3, 3, 3)), (1, 1, 1), 10.0, 1).any()
 
 
-def test_patch_contents(cases):
+def test_patch_contents(cases, phantom_spacing):
     sampler = _sampler(cases)
     for _ in range(20):
         pos = sampler.draw_position()
@@ -62,7 +51,7 @@ def test_patch_contents(cases):
         s = start + 20  # (start - margin) + (margin + 20)
         assert np.array_equal(image, full[s[0]:s[0] + image.shape[0], s[1]:s[1] + image.shape[1],
                                           s[2]:s[2] + image.shape[2]])
-        weight_full = dilate_liver(case.liver, SPACING, 10.0, 1)
+        weight_full = dilate_liver(case.liver, phantom_spacing, 10.0, 1)
         assert np.array_equal(weight, crop(weight_full.astype(np.uint8), start, OUT))
         assert np.array_equal(target, crop(np.asarray(case.tumor), start, OUT))
 

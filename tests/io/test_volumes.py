@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
-
 import numpy as np
 import pytest
 
 from hepaseg.errors import InputError
-from hepaseg.io.volumes import LPS_TO_RAS, read_volume, write_mask, write_volume
+from hepaseg.io.volumes import read_volume, write_mask, write_volume
 
 
 def _rotation(ax: float, ay: float, az: float) -> np.ndarray:
@@ -92,51 +90,14 @@ def test_write_mask_lands_on_source_grid(tmp_path):
         write_mask(mask[:, :, :2], like, tmp_path / "bad.nii.gz")
 
 
-def _write_dicom_series(folder, volume_ijk, spacing, origin_lps, row_cos, col_cos):
-    """Write (i, j, k) int16 as one axial DICOM series with pydicom; returns the expected RAS affine."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    folder.mkdir()
-    normal = np.cross(row_cos, col_cos)
-    series_uid, study_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
-    for k in range(volume_ijk.shape[2]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MRImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"s{k:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
-        ds.Modality, ds.PatientID, ds.PatientName = "MR", "PHANTOM", "Phantom^Liver"
-        ds.StudyDate = ds.SeriesDate = datetime.date(2026, 1, 2).strftime("%Y%m%d")
-        ds.InstanceNumber, ds.SeriesNumber = k + 1, 1
-        position = np.asarray(origin_lps) + k * spacing[2] * normal
-        ds.ImagePositionPatient = [float(v) for v in position]
-        ds.ImageOrientationPatient = [float(v) for v in (*row_cos, *col_cos)]
-        ds.PixelSpacing = [spacing[1], spacing[0]]  # [between rows (j), between columns (i)]
-        ds.SliceThickness = spacing[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = volume_ijk.shape[1], volume_ijk.shape[0]
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = np.ascontiguousarray(volume_ijk[:, :, k].T).astype("<i2").tobytes()
-        ds.save_as(folder / f"s{k:03d}.dcm", enforce_file_format=True)
-    lps = np.eye(4)
-    lps[:3, 0] = np.asarray(row_cos) * spacing[0]
-    lps[:3, 1] = np.asarray(col_cos) * spacing[1]
-    lps[:3, 2] = normal * spacing[2]
-    lps[:3, 3] = origin_lps
-    return LPS_TO_RAS @ lps
-
-
 @pytest.mark.parametrize("angle", [0.0, 0.3])
-def test_dicom_series_written_by_pydicom_reads_back(tmp_path, angle):
+def test_dicom_series_written_by_pydicom_reads_back(tmp_path, angle, write_dicom_series):
     rng = np.random.default_rng(3)
     volume = rng.integers(0, 2000, size=(6, 5, 4), dtype=np.int16)
     row_cos = (np.cos(angle), np.sin(angle), 0.0)
     col_cos = (-np.sin(angle), np.cos(angle), 0.0)
-    expected_affine = _write_dicom_series(tmp_path / "series", volume, (0.7, 0.9, 3.0),
-                                          (-80.0, -60.0, 25.0), row_cos, col_cos)
+    expected_affine = write_dicom_series(tmp_path / "series", volume, (0.7, 0.9, 3.0),
+                                         (-80.0, -60.0, 25.0), row_cos, col_cos)
     vol = read_volume(tmp_path / "series")
     np.testing.assert_array_equal(vol.array, volume)
     np.testing.assert_allclose(vol.affine, expected_affine, atol=1e-4)
@@ -158,17 +119,3 @@ def test_read_errors_name_the_file(tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(InputError, match="no DICOM series"):
         read_volume(tmp_path / "empty_dir")
-
-
-def test_atomic_writes_leave_no_temporary_and_use_normal_permissions(tmp_path):
-    import os
-
-    from hepaseg.io.atomic import FILE_MODE, atomic_path, write_text
-
-    write_text(tmp_path / "a.txt", "x")
-    assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == FILE_MODE
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "b.nii.gz") as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash while writing")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

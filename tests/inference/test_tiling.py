@@ -1,15 +1,15 @@
-"""Tiled whole-volume prediction: exact against one forward pass; any callable works."""
+"""Tiled whole-volume prediction (``inference.tiling``): exact against one forward pass; any callable
+works; tile starts on the pooling lattice; tiles fitted to the liver box."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from prepared_phantom import one_torch_thread  # noqa: F401 (autouse fixture)
 
-from hepaseg.config import ModelConfig
-from hepaseg.inference.tiling import predict_volume, tile_starts
-from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, margins, pool_factor, valid_output_size
+from hepaseg.config import Config, ModelConfig
+from hepaseg.inference.tiling import fit_tile, predict_volume, tile_starts
+from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, input_size, margins, pool_factor, valid_output_size
 from hepaseg.model.unet import UNet, center_crop
 
 # four levels: valid in-plane outputs are 4 + 8 k, not multiples of the pooling factor 8
@@ -74,3 +74,11 @@ def test_tile_starts_step_on_the_lattice():
     assert tile_starts(0, 10, 10, 1) == [0]
     with pytest.raises(ValueError, match="lattice"):
         tile_starts(0, 10, 3, 4)
+
+
+def test_fit_tile_covers_the_box_with_valid_tiles():
+    paper = Config().model
+    assert fit_tile(paper, (200, 170, 20), (244, 244, 96)) == (212, 180, 20)  # one tile, not 244 x 244 x 96
+    assert fit_tile(paper, (300, 250, 40), (244, 244, 96)) == (164, 132, 40)  # two tiles in-plane
+    small = fit_tile(paper, (200, 170, 20), (244, 244, 96), max_input_voxels=5e6)
+    assert np.prod(input_size(paper, small)) <= 5e6
