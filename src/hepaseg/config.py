@@ -243,22 +243,42 @@ def read_config(path: str | Path) -> Config:
 
 
 def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
-                   resumed: Config | None = None, where: str | Path | None = None) -> Config:
+                   resumed: Config | None = None, where: str | Path | None = None,
+                   may_differ: tuple[str, ...] = ()) -> Config:
     """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``).
 
     ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
-    else the paper preset. A preset other than the resumed run's is an error naming ``where``.
+    else the paper preset. On resume, a preset or file that differs from the resumed run's
+    configuration (in fields other than ``may_differ``, e.g. ``train.iterations``) is an error
+    naming ``where``.
 
     Raises:
-        InputError: both a preset and a file, an unknown preset, an unreadable file, or a preset
-            that differs from the resumed run's.
+        InputError: both a preset and a file, an unknown preset, an unreadable file, or a
+            configuration that differs from the resumed run's.
     """
     if preset_name is not None and config_file is not None:
         raise InputError(None, "give --preset or --config, not both")
-    if resumed is not None and preset_name is not None and preset_name != resumed.preset:
-        raise InputError(where, f"was started with preset {resumed.preset!r}; resume it without --preset")
-    if config_file is not None:
-        return read_config(config_file)
-    if preset_name is not None:
-        return preset(preset_name)
-    return resumed if resumed is not None else preset("paper")
+    if preset_name is None and config_file is None:
+        return resumed if resumed is not None else preset("paper")
+    config = read_config(config_file) if config_file is not None else preset(preset_name)
+    if resumed is not None:
+        changed = [name for name in differences(resumed, config) if name not in may_differ]
+        if changed:
+            option = "--config" if config_file is not None else "--preset"
+            raise InputError(where, f"was started with another configuration (preset {resumed.preset!r}; differs "
+                                    f"in {', '.join(changed)}); resume it without {option}")
+    return config
+
+
+def differences(a: Config, b: Config) -> list[str]:
+    """The dotted names of the fields in which two configurations differ, e.g. ``train.iterations``."""
+    def walk(x: dict[str, Any], y: dict[str, Any], prefix: str) -> list[str]:
+        out = []
+        for key in x:
+            if isinstance(x[key], dict):
+                out += walk(x[key], y[key], f"{prefix}{key}.")
+            elif x[key] != y[key]:
+                out.append(prefix + key)
+        return out
+
+    return walk(a.to_dict(), b.to_dict(), "")

@@ -19,3 +19,15 @@ class InputError(Exception):
     def __reduce__(self):
         # Keep (path, message) across process boundaries (worker pools pickle exceptions).
         return (type(self), (self.path, self.message))
+
+
+class Stopped(KeyboardInterrupt):
+    """A long command stopped by a signal (Ctrl-C: SIGINT, or SIGTERM from a scheduler or
+    ``docker stop``) after it saved what it needs to resume. The CLI exits with 128 + ``signum``."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        self.signum = signum
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.signum, str(self)))

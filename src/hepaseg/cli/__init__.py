@@ -9,13 +9,14 @@ turns it into one line on stderr and exit code 2 (``--debug`` shows the tracebac
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
-from ..errors import InputError
+from ..errors import InputError, Stopped
 from . import data_commands, model_commands, study_commands
-from .common import EXIT_BAD_INPUT, formatter
+from .common import EXIT_BAD_INPUT, EXIT_SYSTEM, formatter
 
 _COMMANDS = (data_commands.add_synth, data_commands.add_manifest, data_commands.add_check,
              data_commands.add_preprocess, model_commands.add_train, study_commands.add_evaluate,
@@ -38,18 +39,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors become one line on stderr (``--debug``: with the traceback).
+
+    Exit codes: 0 done; 1 some cases failed (batch prediction) or the system refused (an
+    operating-system error: no space, permission, read-only file system); 2 bad input; 128 + N
+    stopped by signal N (130 Ctrl-C, 143 SIGTERM) after saving what a resume needs.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, f"error: {exc}", EXIT_BAD_INPUT)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"error: {where}{exc.strerror or exc}", EXIT_SYSTEM)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        detail = f": {exc}" if str(exc) else ""
+        return _fail(args, f"stopped by {signal.Signals(signum).name}{detail}", 128 + signum)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM outside a training loop: stop like Ctrl-C (files being written are left as they were)."""
+    raise Stopped(signum)
+
+
+def _fail(args: argparse.Namespace, line: str, code: int) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_SYSTEM = 1  # an operating-system error (no space, permission, read-only file system)
 
 
 def formatter(prog: str) -> argparse.HelpFormatter:

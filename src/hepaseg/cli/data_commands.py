@@ -86,7 +86,7 @@ def add_preprocess(sub) -> None:
                    "hepaseg preprocess data/cohort/dataset.json -o data/prep")
     manifest_argument(p)
     p.add_argument("-o", "--out", type=Path, required=True, help="cache folder")
-    preset_option(p)
+    preset_option(p, config_file=True)
     workers_option(p)
     p.set_defaults(func=_run_preprocess)
 
@@ -95,5 +95,5 @@ def _run_preprocess(args) -> None:
     from ..config import resolve_config
     from ..data.preprocess import preprocess_dataset
 
-    summary = preprocess_dataset(args.manifest, args.out, resolve_config(args.preset).preprocess, workers=args.workers)
+    summary = preprocess_dataset(args.manifest, args.out, resolve_config(args.preset, args.config).preprocess, workers=args.workers)
     print(f"{summary.done} cases prepared, {summary.skipped} unchanged, cache in {args.out}")

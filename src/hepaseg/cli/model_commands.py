@@ -15,12 +15,12 @@ def add_train(sub) -> None:
                    "  hepaseg train data/prep -o runs/a2 --resume")
     p.add_argument("prep", type=Path, help="prepared-case cache (hepaseg preprocess)")
     p.add_argument("-o", "--out", type=Path, required=True, help="run folder (gets checkpoint.pt and model/)")
-    preset_option(p, resumed="the run's own")
+    preset_option(p, resumed="the run's own", config_file=True)
     p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0; with --resume: the run's own)")
     p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
                                                                 "(default: the preset's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in the folder (its own preset, configuration and seed)")
     p.set_defaults(func=_run_train)
 
 
@@ -29,11 +29,10 @@ def _run_train(args) -> None:
 
     from ..config import resolve_config
     from ..model.folder import model_dir
-    from ..training.checkpoint import CHECKPOINT
     from ..training.train import run_settings, train_run
 
-    resumed, resumed_seed = run_settings(args.out) if args.resume and (args.out / CHECKPOINT).exists() else (None, None)
-    config = resolve_config(args.preset, resumed=resumed, where=args.out)
+    resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
+    config = resolve_config(args.preset, args.config, resumed, args.out, may_differ=("train.iterations",))
     if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
         raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
     seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed

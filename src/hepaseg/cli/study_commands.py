@@ -20,7 +20,7 @@ def add_evaluate(sub) -> None:
                         "algorithm; the first two are compared statistically")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--split", default="test", help="which cases (default test)")
-    preset_option(p)
+    preset_option(p, config_file=True)
     workers_option(p)
     p.set_defaults(func=_run_evaluate)
 
@@ -32,7 +32,7 @@ def _run_evaluate(args) -> None:
     predictions = dict(args.pred)
     if len(predictions) != len(args.pred):
         raise InputError(None, "an algorithm name is given twice in --pred")
-    results = write_evaluation(args.manifest, predictions, args.out, args.split, resolve_config(args.preset).evaluate,
+    results = write_evaluation(args.manifest, predictions, args.out, args.split, resolve_config(args.preset, args.config).evaluate,
                                args.workers)
     info = results.info
     print(f"evaluated {len(info.cases)} cases x {len(info.algorithms)} algorithms against "
@@ -59,8 +59,9 @@ def add_study(sub) -> None:
                    "  hepaseg study data/cohort/dataset.json -o study/ --resume")
     manifest_argument(p, " with train, val and test cases")
     p.add_argument("-o", "--out", type=Path, required=True, help="study folder")
-    preset_option(p, config_file=True)
-    p.add_argument("--resume", action="store_true", help="continue a study; finished stages are skipped")
+    preset_option(p, resumed="the study's own", config_file=True)
+    p.add_argument("--resume", action="store_true", help="continue a study (its own configuration); finished "
+                                                         "stages are skipped")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
     workers_option(p)
     p.set_defaults(func=_run_study)
@@ -68,10 +69,10 @@ def add_study(sub) -> None:
 
 def _run_study(args) -> None:
     from ..config import resolve_config
-    from ..pipeline.study import run_study
+    from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 
-    config = resolve_config(args.preset, args.config)
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
     result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers)
     print(headline(result.evaluation))
     print(f"report: {result.report}")

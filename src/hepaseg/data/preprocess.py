@@ -25,6 +25,7 @@ from ..config import PreprocessConfig
 from ..errors import InputError
 from ..io.atomic import replace_dir, write_json
 from ..io.geometry import GridMap, plan_grid, require_same_grid, to_prepared
+from ..io.lock import folder_lock
 from ..io.volumes import Volume, read_volume
 from ..progress import Progress
 from .manifest import Case, load_manifest
@@ -209,21 +210,24 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
 
 def preprocess_dataset(manifest: str | Path, cache_dir: str | Path, config: PreprocessConfig,
                        workers: int | None = None, progress: bool = True) -> PreprocessSummary:
-    """Pre-process every case of a manifest into ``cache_dir``, in parallel; unchanged cases are skipped."""
+    """Pre-process every case of a manifest into ``cache_dir``, in parallel; unchanged cases are skipped.
+
+    Raises:
+        InputError: a bad manifest or case, or another process writing ``cache_dir``.
+    """
     dataset = load_manifest(manifest)
     cache = Path(cache_dir)
     workers = max(1, min(workers or os.cpu_count() or 1, len(dataset.cases)))
-    bar = Progress(len(dataset.cases), "preprocess", "case", enabled=progress)
     done = 0
-    if workers == 1:
-        for case in dataset.cases:
-            done += prepare_case(case, cache, config)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(prepare_case, case, cache, config) for case in dataset.cases]
-            for future in futures:
-                done += future.result()
+    with folder_lock(cache), Progress(len(dataset.cases), "preprocess", "case", enabled=progress) as bar:
+        if workers == 1:
+            for case in dataset.cases:
+                done += prepare_case(case, cache, config)
                 bar.update()
-    bar.close()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(prepare_case, case, cache, config) for case in dataset.cases]
+                for future in futures:
+                    done += future.result()
+                    bar.update()
     return PreprocessSummary(done, len(dataset.cases) - done)

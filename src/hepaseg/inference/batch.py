@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.formats import ITK_SUFFIXES, MASK_FORMATS, NIFTI_SUFFIXES, volume_stem
+from ..io.lock import folder_lock
 from ..io.volumes import write_mask, write_volume
 from ..progress import Progress
 from .lesion_table import Lesion, read_csv, write_csv
@@ -224,65 +225,66 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
     """
     out_dir = Path(out_dir)
     _check_writable(out_dir, is_dir=True)
-    summary = BatchSummary()
-    outputs = {job.id: batch_outputs(out_dir, job.id, fmt, save_probabilities) for job in jobs}
-    todo = [job for job in jobs if overwrite or not outputs[job.id].all_exist()]
-    summary.skipped = len(jobs) - len(todo)
+    with folder_lock(out_dir):
+        summary = BatchSummary()
+        outputs = {job.id: batch_outputs(out_dir, job.id, fmt, save_probabilities) for job in jobs}
+        todo = [job for job in jobs if overwrite or not outputs[job.id].all_exist()]
+        summary.skipped = len(jobs) - len(todo)
 
-    def load(job: CaseJob) -> LoadedCase:
-        _require_dicom(job.image, fmt)
-        if job.liver is None:
-            raise InputError(job.image, "no liver mask with the same name in the liver folder")
-        return load_case(job.image, job.liver, predictor.config.preprocess)
+        def load(job: CaseJob) -> LoadedCase:
+            _require_dicom(job.image, fmt)
+            if job.liver is None:
+                raise InputError(job.image, "no liver mask with the same name in the liver folder")
+            return load_case(job.image, job.liver, predictor.config.preprocess)
 
-    def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
-        result = predictor.finish(case, prob, job.id)
-        written = write_case(result, case, outputs[job.id], fmt)
-        return {**case.timings, "network": network_s, **result.timings, "write": written}
+        def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
+            result = predictor.finish(case, prob, job.id)
+            written = write_case(result, case, outputs[job.id], fmt)
+            return {**case.timings, "network": network_s, **result.timings, "write": written}
 
-    def fail(case_id: str, exc: Exception) -> None:
-        summary.failed.append((case_id, _one_line(exc)))
-        (on_error or bar.write)(f"error: {case_id}: {_one_line(exc)}")
+        def fail(case_id: str, exc: Exception) -> None:
+            summary.failed.append((case_id, _one_line(exc)))
+            (on_error or bar.write)(f"error: {case_id}: {_one_line(exc)}")
 
-    # Three stages overlap: readers (threads) -> network (this thread) -> post-processing and writing
-    # (threads), so a GPU never waits for the CPU work of the cases before and after.
-    with (Progress(len(jobs), "predict", "case", initial=summary.skipped, enabled=progress) as bar,
-          ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hepaseg-write") as writers):
-        pending: deque[tuple[str, Future]] = deque()
+        # Three stages overlap: readers (threads) -> network (this thread) -> post-processing and writing
+        # (threads), so a GPU never waits for the CPU work of the cases before and after.
+        with (Progress(len(jobs), "predict", "case", initial=summary.skipped, enabled=progress) as bar,
+              ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hepaseg-write") as writers):
+            pending: deque[tuple[str, Future]] = deque()
 
-        def collect(keep: int) -> None:
-            """Record finished cases; wait for the oldest while more than ``keep`` are unfinished."""
-            while pending and (len(pending) > keep or pending[0][1].done()):
-                case_id, done = pending.popleft()
+            def collect(keep: int) -> None:
+                """Record finished cases; wait for the oldest while more than ``keep`` are unfinished."""
+                while pending and (len(pending) > keep or pending[0][1].done()):
+                    case_id, done = pending.popleft()
+                    try:
+                        seconds = done.result()
+                    except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
+                        fail(case_id, exc)
+                    else:
+                        summary.done += 1
+                        for stage, value in seconds.items():
+                            summary.seconds[stage] += value
+                    bar.update()
+
+            for job, loading in prefetch(todo, load, workers):
                 try:
-                    seconds = done.result()
-                except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
-                    fail(case_id, exc)
-                else:
-                    summary.done += 1
-                    for stage, value in seconds.items():
-                        summary.seconds[stage] += value
-                bar.update()
-
-        for job, loading in prefetch(todo, load, workers):
-            try:
-                case = loading.result()
-                t0 = time.perf_counter()
-                prob = predictor.probability(case.prepared, case.prepared_liver)
-                network_s = time.perf_counter() - t0
-            except Exception as exc:  # noqa: BLE001
-                fail(job.id, exc)
-                bar.update()
-                continue
-            pending.append((job.id, writers.submit(finish, case, prob, job, network_s)))
-            collect(keep=max(1, workers))
-        collect(keep=0)
-    rows: list[Lesion] = []
-    for path in sorted((out_dir / "lesions").glob("*.csv")):  # every case with a result in this folder
-        if not path.name.startswith("."):  # not a temporary file being written
-            rows += read_csv(path)
-    summary.lesions_csv = write_csv(rows, out_dir / LESIONS)
-    return summary
+                    case = loading.result()
+                    t0 = time.perf_counter()
+                    prob = predictor.probability(case.prepared, case.prepared_liver)
+                    network_s = time.perf_counter() - t0
+                except Exception as exc:  # noqa: BLE001
+                    fail(job.id, exc)
+                    bar.update()
+                    continue
+                pending.append((job.id, writers.submit(finish, case, prob, job, network_s)))
+                collect(keep=max(1, workers))
+            collect(keep=0)
+        rows: list[Lesion] = []
+        for path in sorted((out_dir / "lesions").glob("*.csv")):  # every case with a result in this folder
+            if not path.name.startswith("."):  # not a temporary file being written
+                rows += read_csv(path)
+        summary.lesions_csv = write_csv(rows, out_dir / LESIONS)
+        return summary
 
 
 def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | None = None,

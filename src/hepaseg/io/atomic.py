@@ -6,6 +6,7 @@ A reader never sees a half-written result, and a crash leaves the old file (or n
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -30,21 +31,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that is renamed onto it on success.
 
     The temporary name keeps the full suffix, lower-cased (``.nii.gz``, ``.nrrd``), so that writers
-    which choose the format from the file name still work. On an exception the temporary file is removed.
+    which choose the format from the file name still work. On an exception the temporary file is
+    removed. A failed write (an ``OSError``, or the ``RuntimeError`` that torch and SimpleITK raise
+    when their writes fail) surfaces as ``OSError`` naming ``path`` (not the temporary name) and the cause.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes).lower() or ".tmp"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        if isinstance(exc, RuntimeError):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(errno.EIO, f"write failed ({first[:200]})", str(target)) from exc
         raise
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from ..config import demo_config
 from ..errors import InputError
 from ..report.run import headline
-from .study import run_study
 from ..synth import CohortSpec, write_cohort
+from .study import run_study
 
 
 def demo_spec() -> CohortSpec:

@@ -16,6 +16,7 @@ from ..evaluation.evaluate import evaluate_inputs, find_inputs
 from ..evaluation.results import STATS_FILE, Results, to_csv, write_results
 from ..evaluation.stats import PairedTest, compare_algorithms
 from ..io.atomic import write_bytes, write_text
+from ..io.lock import folder_lock
 from ..report.evaluation import render_evaluation
 
 
@@ -36,10 +37,11 @@ def write_evaluation(manifest: str | Path, predictions: Mapping[str, str | Path]
     if len(algorithms) >= 2:
         tests = compare_algorithms(results, algorithms[0], algorithms[1])
     files = {STATS_FILE: to_csv(tests, PairedTest), **render_evaluation(results, tests, inputs)}
-    write_results(results, out)
-    for name, data in files.items():
-        if isinstance(data, bytes):
-            write_bytes(Path(out) / name, data)
-        else:
-            write_text(Path(out) / name, data)
+    with folder_lock(out):
+        write_results(results, out)
+        for name, data in files.items():
+            if isinstance(data, bytes):
+                write_bytes(Path(out) / name, data)
+            else:
+                write_text(Path(out) / name, data)
     return results

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..data.manifest import load_manifest
+from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..io.atomic import write_json
+from ..io.lock import folder_lock
 
 STATE = "pipeline.json"
 ALGORITHMS = ("A1", "A2")
@@ -104,8 +105,22 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         workers: parallel processes for pre-processing, selection runs and evaluation.
 
     Raises:
-        InputError: bad manifest or data, an existing study without ``resume``.
+        InputError: bad manifest or data, an existing study without ``resume``, another process
+            writing ``out``.
     """
+    manifest = Path(manifest).resolve()
+    dataset = load_manifest(manifest)
+    for split in ("train", "val", "test"):
+        if not dataset.split(split):
+            raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
+    folder = Path(out).resolve()
+    with folder_lock(folder):
+        return _run_stages(manifest, dataset, folder, config, resume, device, workers, progress, log)
+
+
+def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, resume: bool, device: str,
+                workers: int | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
+    """The stages of ``run_study``, with the study folder locked."""
     from ..data.preprocess import load_prepared, preprocess_dataset
     from ..inference.batch import predict_paths
     from ..model.folder import model_dir
@@ -116,12 +131,6 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
     from ..training.train import train_run
     from .evaluation import write_evaluation
 
-    manifest = Path(manifest).resolve()
-    dataset = load_manifest(manifest)
-    for split in ("train", "val", "test"):
-        if not dataset.split(split):
-            raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
-    folder = Path(out).resolve()
     record = _Record(folder, config, resume)
     prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
     preds = {"A1": folder / "preds" / "A1", "A2": folder / "preds" / "A2"}
@@ -204,6 +213,21 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
     timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
     stage("report", _hash(evaluate_fp, timings), do_report)
     return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
+
+
+def resumed_config(folder: str | Path) -> Config:
+    """The configuration the study in ``folder`` was run with (for ``--resume``).
+
+    Raises:
+        InputError: the folder holds no study, or its record is unreadable.
+    """
+    path = Path(folder) / STATE
+    if not path.is_file():
+        raise InputError(folder, "holds no study to resume (start one without --resume)")
+    try:
+        return Config.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(path, f"corrupt study record ({type(exc).__name__}: {exc})") from None
 
 
 def a2_seed(config: Config) -> int:

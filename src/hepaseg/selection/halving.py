@@ -31,6 +31,7 @@ from ..config import Config
 from ..data.preprocess import load_prepared
 from ..errors import InputError
 from ..io.atomic import replace_dir, write_text
+from ..io.lock import folder_lock
 from ..model.folder import LOG, MODEL_DIR, model_dir
 from ..progress import Progress
 from .executors import Executor
@@ -69,10 +70,16 @@ class SelectionResult:
     task_seconds: float  # sum of the tasks' device seconds run by this call
 
 
-def resumed_config(selection_dir: str | Path) -> Config | None:
-    """The configuration a selection in ``selection_dir`` was started with (None if none was)."""
+def resumed_config(selection_dir: str | Path) -> Config:
+    """The configuration a selection in ``selection_dir`` was started with (for ``--resume``).
+
+    Raises:
+        InputError: the folder holds no selection.
+    """
     record = Path(selection_dir) / STATE
-    return SelectionState.read(record).config if record.is_file() else None
+    if not record.is_file():
+        raise InputError(selection_dir, "holds no selection to resume (start one without --resume)")
+    return SelectionState.read(record).config
 
 
 def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:
@@ -134,35 +141,36 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
     schedule = successive_halving(config.select)
     prep, folder = Path(prep_dir).resolve(), Path(selection_dir).resolve()
     load_prepared(prep)
-    state = SelectionState.open(folder, config, prep, resume)
-    trained = run_config(config)
-    clock = time.perf_counter()
-    task_seconds = 0.0
-    bar = Progress(sum(r.runs for r in schedule), "select", "task", enabled=progress)
-    alive = list(seeds(config.select))
-    ranking = []
-    try:
-        for rung in schedule:
-            alive = alive[: rung.runs]
-            todo = [Task(s, rung.index, rung.iterations, str(prep), str(run_dir(folder, s)), trained)
-                    for s in alive if state.result(s, rung.index) is None]
-            bar.set_postfix_str(f"rung {rung.index}: {rung.runs} runs to {rung.iterations} it.")
-            bar.update(len(alive) - len(todo))
-            for result in executor.map_unordered(run_to_budget, todo):
-                state.finish(result)
-                task_seconds += result.seconds
-                bar.update()
-            alive = rank({s: state.result(s, rung.index).best_jaccard for s in alive})
-            ranking.append(tuple(alive))
-    finally:
-        bar.close()
-    winner = alive[0]
-    model = _copy_model(model_dir(run_dir(folder, winner)), folder / MODEL_DIR)
-    results = state.results()
-    table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking))
-    figure = plot_selection(results, schedule, winner, folder / FIGURE)
-    return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
-                           table, figure, time.perf_counter() - clock, task_seconds)
+    with folder_lock(folder):
+        state = SelectionState.open(folder, config, prep, resume)
+        trained = run_config(config)
+        clock = time.perf_counter()
+        task_seconds = 0.0
+        bar = Progress(sum(r.runs for r in schedule), "select", "task", enabled=progress)
+        alive = list(seeds(config.select))
+        ranking = []
+        try:
+            for rung in schedule:
+                alive = alive[: rung.runs]
+                todo = [Task(s, rung.index, rung.iterations, str(prep), str(run_dir(folder, s)), trained)
+                        for s in alive if state.result(s, rung.index) is None]
+                bar.set_postfix_str(f"rung {rung.index}: {rung.runs} runs to {rung.iterations} it.")
+                bar.update(len(alive) - len(todo))
+                for result in executor.map_unordered(run_to_budget, todo):
+                    state.finish(result)
+                    task_seconds += result.seconds
+                    bar.update()
+                alive = rank({s: state.result(s, rung.index).best_jaccard for s in alive})
+                ranking.append(tuple(alive))
+        finally:
+            bar.close()
+        winner = alive[0]
+        model = _copy_model(model_dir(run_dir(folder, winner)), folder / MODEL_DIR)
+        results = state.results()
+        table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking))
+        figure = plot_selection(results, schedule, winner, folder / FIGURE)
+        return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
+                               table, figure, time.perf_counter() - clock, task_seconds)
 
 
 def _copy_model(source: Path, target: Path) -> Path:

@@ -2,11 +2,11 @@
 
 It holds the configuration the selection was started with, the prepared-data folder, and one record
 per finished run-to-budget task (seed, rung, iterations done, best validation Jaccard, the run's
-validation history so far, timing, device, CPU threads, host). A task is recorded only after it
-finished, in one atomic rename (the file appears with the first one), so a selection killed at any
-moment (kill -9 included) restarts with exactly the finished tasks; everything else (which runs
-continue, the ranking, the winner) is derived from these records and is therefore the same after
-a restart. A task cut off mid-way continues from its run's last checkpoint.
+validation history so far, timing, device, CPU threads, host). The record is written when the
+selection starts, before any training, and a task is recorded only after it finished, each time in
+one atomic rename, so a selection killed at any moment (kill -9 included) restarts with exactly the
+finished tasks; everything else (which runs continue, the ranking, the winner) is derived from
+these records and is therefore the same after a restart. A task cut off mid-way continues from its run's last checkpoint.
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ class SelectionState:
         """
         path = Path(selection_dir) / STATE
         prep = str(Path(prep_dir).resolve())
-        if not path.is_file():  # nothing finished yet: resuming is starting
-            return cls(path, config, prep, time.time(), [])  # written with its first finished task
+        if not path.is_file():  # a new selection: its configuration is on disk before any training
+            state = cls(path, config, prep, time.time(), [])
+            state._write()
+            return state
         if not resume:
             raise InputError(path.parent, "holds a selection already; pass --resume to continue it, or choose a new folder")
         state = cls.read(path)

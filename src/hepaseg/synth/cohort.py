@@ -23,6 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..io.atomic import write_json
+from ..io.lock import folder_lock
 from ..io.volumes import write_volume
 from ..progress import Progress
 from .case import case_id, make_case
@@ -64,28 +65,26 @@ def write_cohort(out: str | Path, seed: int = 0, small: bool = False, workers: i
     """
     spec = spec or (small_spec() if small else default_spec())
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, spec.n_cases))
-    bar = Progress(spec.n_cases, "synth", "case", enabled=progress)
     entries: dict[int, dict] = {}
-    if workers == 1:
-        for index in range(spec.n_cases):
-            entries[index] = write_case(spec, seed, index, out)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(write_case, spec, seed, i, out): i for i in range(spec.n_cases)}
-            for future in as_completed(futures):
-                entries[futures[future]] = future.result()
+    with folder_lock(out), Progress(spec.n_cases, "synth", "case", enabled=progress) as bar:
+        if workers == 1:
+            for index in range(spec.n_cases):
+                entries[index] = write_case(spec, seed, index, out)
                 bar.update()
-    bar.close()
-    manifest = {
-        "name": spec.name,
-        "raters": [r.name for r in spec.raters],
-        "seed": seed,
-        "spec": dataclasses.asdict(spec),
-        "cases": [entries[i] for i in range(spec.n_cases)],
-    }
-    path = out / "dataset.json"
-    write_json(path, manifest)
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(write_case, spec, seed, i, out): i for i in range(spec.n_cases)}
+                for future in as_completed(futures):
+                    entries[futures[future]] = future.result()
+                    bar.update()
+        manifest = {
+            "name": spec.name,
+            "raters": [r.name for r in spec.raters],
+            "seed": seed,
+            "spec": dataclasses.asdict(spec),
+            "cases": [entries[i] for i in range(spec.n_cases)],
+        }
+        path = out / "dataset.json"
+        write_json(path, manifest)
     return path

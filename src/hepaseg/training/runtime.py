@@ -1,4 +1,5 @@
-"""How a training run executes: determinism, random-generator state, background batches.
+"""How a training run executes: determinism, random-generator state, background batches, and
+a clean stop on Ctrl-C or SIGTERM.
 
 On the CPU, training is deterministic (``torch.use_deterministic_algorithms``) and every generator
 state is checkpointed (``rng_state``), so a resumed run ends bit-identical to an uninterrupted one.
@@ -11,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import queue
 import random
+import signal
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -131,3 +135,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class StopRequest:
+    """Set by the first Ctrl-C or SIGTERM: ``signum`` of the signal, None while training goes on."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """The first SIGINT / SIGTERM asks the loop to stop after the iteration (it then writes its
+    checkpoint); a second one raises KeyboardInterrupt at once. Outside the main thread (where
+    Python delivers no signals) the request never comes. Restores the previous handlers."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if request.signum is not None:
+            raise KeyboardInterrupt
+        request.signum = signum
+        print(f"\n{signal.Signals(signum).name}: stopping after this iteration (again to abort at once)",
+              file=sys.stderr, flush=True)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield request
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -13,30 +13,37 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import Config, differences
 from ..data.preprocess import PreparedDataset, load_prepared
-from ..errors import InputError
+from ..errors import InputError, Stopped
 from ..io.atomic import write_text
+from ..io.lock import folder_lock
 from ..model.device import autocast, maybe_compile, memory_format, native_bf16, resolve_device
-from ..model.folder import LOG, WEIGHTS, model_dir, read_model_info, write_model_info, write_weights
+from ..model.folder import INFO, LOG, WEIGHTS, model_dir, read_model_info, write_model_info, write_weights
 from ..model.shapes import margins
 from ..model.unet import UNet
 from ..progress import Progress
 from .augment import apply_batch
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .loss import masked_soft_dice_loss
-from .runtime import Prefetcher, batch_to_device, execution_mode, rng_state, seed_everything, set_rng_state, state_copy
+from .runtime import (
+    Prefetcher,
+    batch_to_device,
+    execution_mode,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    state_copy,
+    stop_on_signals,
+)
 from .sampling import PatchSampler
 from .validation import validate
 
@@ -70,7 +77,16 @@ class _Status:
 
 
 def run_settings(run_dir: str | Path) -> tuple[Config, int]:
-    """The configuration and seed a run folder was started with (for ``--resume``)."""
+    """The configuration and seed a run folder was started with (for ``--resume``).
+
+    They are recorded in ``model/`` before the first iteration, so a run killed before its first
+    checkpoint resumes with them too.
+
+    Raises:
+        InputError: the folder holds no training run.
+    """
+    if not (model_dir(run_dir) / INFO).is_file():
+        raise InputError(run_dir, "holds no training run to resume (start one without --resume)")
     config, info = read_model_info(model_dir(run_dir))
     return config, int(info["seed"])
 
@@ -88,12 +104,14 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
             the last validation), ``until_iterations`` (default: that length) where this call stops.
         seed: decides the initial weights, the patches, the augmentation and dropout.
         device: ``auto``, ``cpu`` or ``cuda``.
-        resume: continue a checkpoint in ``run_dir``; if False, a checkpoint there is an error.
+        resume: continue the run in ``run_dir`` (with or without a checkpoint yet); if False, a
+            run there is an error.
         progress: show the progress on stderr (``hepaseg.progress``).
 
     Raises:
-        InputError: bad cache, a checkpoint of another configuration or seed, bad settings.
-        KeyboardInterrupt: after Ctrl-C, once the checkpoint is written.
+        InputError: bad cache, a run of another configuration or seed, bad settings, or another
+            process writing ``run_dir``.
+        Stopped: after the first Ctrl-C or SIGTERM, once the checkpoint is written.
     """
     started = time.perf_counter()
     total = config.train.iterations
@@ -106,15 +124,15 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
     data = load_prepared(prep_dir)
     if not data.split("val"):
         raise InputError(prep_dir, "has no validation case (split 'val'); training needs one to choose its model")
-    saved = _load_for_resume(Path(run_dir), config, seed, resume)
-    if saved is not None and saved["iteration"] > until:
-        raise InputError(run_dir, f"has trained {saved['iteration']} iterations already, more than {until}")
-    run = _Run(data, Path(run_dir), config, seed, dev, saved)
-    stopped = run.train(until, progress)
-    if stopped:
-        print(f"stopped at iteration {run.status.iteration}; checkpoint in {run.run_dir / CHECKPOINT} "
-              f"(continue with --resume)", file=sys.stderr)
-        raise KeyboardInterrupt
+    with folder_lock(run_dir):
+        saved = _load_for_resume(Path(run_dir), config, seed, resume)
+        if saved is not None and saved["iteration"] > until:
+            raise InputError(run_dir, f"has trained {saved['iteration']} iterations already, more than {until}")
+        run = _Run(data, Path(run_dir), config, seed, dev, saved)
+        stopped = run.train(until, progress)
+    if stopped is not None:
+        raise Stopped(stopped, f"stopped at iteration {run.status.iteration}; checkpoint in "
+                               f"{run.run_dir / CHECKPOINT} (continue with --resume)")
     s = run.status
     history = tuple((h["iteration"], h["jaccard"]) for h in s.history)
     return RunResult(s.best_jaccard, s.best_iteration, s.iteration, history, time.perf_counter() - started)
@@ -163,16 +181,17 @@ class _Run:
         self.saved_at = self.status.iteration if saved is not None else -1
         self.clock = time.perf_counter()
 
-    def train(self, until: int, progress: bool) -> bool:
-        """Train up to iteration ``until``; True if Ctrl-C stopped it first. Ends with a checkpoint."""
+    def train(self, until: int, progress: bool) -> int | None:
+        """Train up to iteration ``until``; the signal that stopped it first, if one did. Ends with a
+        checkpoint."""
         tc, status, dev = self.config.train, self.status, self.dev
         step = _Stepper(self.net, maybe_compile(self.net, tc.compile, dev), self.optimizer, dev, self.amp)
         first, t0 = status.iteration, time.perf_counter()
         loss_sum, loss_count = torch.zeros((), device=dev), 0
         bar = Progress(until, "train", "it", initial=first, enabled=progress)
-        with execution_mode(dev), _stop_on_sigint() as stop, \
+        with execution_mode(dev), stop_on_signals() as stop, \
                 Prefetcher(self.sampler, tc.batch_size, pin=dev.type == "cuda") as batches:
-            while status.iteration < until and not stop.requested:
+            while status.iteration < until and stop.signum is None:
                 batch, host = batches.get()
                 image, target, weight = apply_batch(batch.augment, *batch_to_device(host, dev))
                 loss_sum += step(image.contiguous(memory_format=self.fmt), target, weight)
@@ -195,7 +214,7 @@ class _Run:
             if self.saved_at != status.iteration:
                 self.checkpoint()
         bar.close()
-        return stop.requested
+        return stop.signum
 
     @property
     def kept_net(self) -> torch.nn.Module:
@@ -284,31 +303,25 @@ class _Stepper:
 
 
 def _load_for_resume(run_dir: Path, config: Config, seed: int, resume: bool) -> dict[str, Any] | None:
-    """The checkpoint in ``run_dir`` if there is one (checked against config and seed), else None."""
+    """The checkpoint in ``run_dir`` if there is one, else None; a run started there (its checkpoint
+    or its recorded ``model/``) must have the same seed and configuration (``train.iterations`` aside)."""
     path = run_dir / CHECKPOINT
-    if not path.exists():
+    started = path.exists() or (model_dir(run_dir) / INFO).is_file()
+    if not started:
         return None
     if not resume:
-        raise InputError(run_dir, f"already holds a training run ({CHECKPOINT}); resume it or choose another folder")
-    saved = load_checkpoint(path)
-    if saved.get("seed") != seed:
-        raise InputError(path, f"was trained with seed {saved.get('seed')}, not {seed}")
-    stored = Config.from_dict(saved["config"])
-    stored = replace(stored, train=replace(stored.train, iterations=config.train.iterations))
-    if stored != config:
-        diff = _differences(stored.to_dict(), config.to_dict())
-        raise InputError(path, f"was trained with another configuration (differs in {', '.join(diff)})")
+        raise InputError(run_dir, "already holds a training run; resume it or choose another folder")
+    saved = load_checkpoint(path) if path.exists() else None
+    if saved is not None:
+        stored, stored_seed, where = Config.from_dict(saved["config"]), saved.get("seed"), path
+    else:
+        (stored, stored_seed), where = run_settings(run_dir), model_dir(run_dir)
+    if stored_seed != seed:
+        raise InputError(where, f"was trained with seed {stored_seed}, not {seed}")
+    changed = [name for name in differences(stored, config) if name != "train.iterations"]
+    if changed:
+        raise InputError(where, f"was trained with another configuration (differs in {', '.join(changed)})")
     return saved
-
-
-def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key in a:
-        if isinstance(a[key], dict):
-            out += _differences(a[key], b[key], f"{prefix}{key}.")
-        elif a[key] != b[key]:
-            out.append(prefix + key)
-    return out
 
 
 class _Log:
@@ -330,29 +343,3 @@ class _Log:
                     if json.loads(line).get("iteration", 0) <= iteration:
                         keep.append(line + "\n")
         write_text(self.path, "".join(keep))
-
-
-@dataclass
-class _StopFlag:
-    requested: bool = False
-
-
-@contextlib.contextmanager
-def _stop_on_sigint() -> Iterator[_StopFlag]:
-    """First Ctrl-C: set the flag (the loop stops after the iteration); second: KeyboardInterrupt."""
-    flag = _StopFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag.requested:
-            raise KeyboardInterrupt
-        flag.requested = True
-        print("\nstopping after this iteration (Ctrl-C again to abort at once)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
