@@ -5,13 +5,16 @@ below -1 (far darker than the liver)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
 from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig
 from hepaseg.io.volumes import write_volume
+from hepaseg.model.folder import write_model_info, write_weights
 from hepaseg.model.shapes import output_size
-from hepaseg.model.unet import center_crop
+from hepaseg.model.unet import UNet, center_crop
 
 CONFIG = Config(preset="test", preprocess=PreprocessConfig(inplane_spacing_mm=1.0),
                 model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.0),
@@ -51,3 +54,19 @@ def dark_is_tumour(x: torch.Tensor) -> torch.Tensor:
 def mask_dice(a, b) -> float:
     a, b = np.asarray(a) > 0, np.asarray(b) > 0
     return 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def model_folder(folder, version=None):
+    """A model folder of ``CONFIG``'s real (untrained) UNet whose last convolution is weight 0 / bias +5:
+    probability sigmoid(5) everywhere, so the predicted mask is the liver. ``version``: model.json's."""
+    torch.manual_seed(0)
+    net = UNet(CONFIG.model)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(5.0)
+    write_model_info(folder, CONFIG, {"seed": 0})
+    write_weights(folder, net.state_dict())
+    if version is not None:
+        info = json.loads((folder / "model.json").read_text())
+        (folder / "model.json").write_text(json.dumps({**info, "version": version}))
+    return folder

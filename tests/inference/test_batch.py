@@ -15,30 +15,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 from hepaseg.cli import main
 from hepaseg.inference.batch import prefetch
 from hepaseg.inference.lesion_table import read_csv
 from hepaseg.io.volumes import read_volume, write_volume
-from hepaseg.model.folder import write_model_info, write_weights
-from hepaseg.model.unet import UNet
 
-from .predict_cases import CONFIG, SHAPE, make_affine, mask_dice, write_case
-
-
-def _model_folder(folder, version=None):
-    torch.manual_seed(0)
-    net = UNet(CONFIG.model)
-    with torch.no_grad():
-        net.head.weight.zero_()
-        net.head.bias.fill_(5.0)
-    write_model_info(folder, CONFIG, {"seed": 0})
-    write_weights(folder, net.state_dict())
-    if version is not None:
-        info = json.loads((folder / "model.json").read_text())
-        (folder / "model.json").write_text(json.dumps({**info, "version": version}))
-    return folder
+from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case
 
 
 def _assert_on_source_grid(mask_path, image_path):
@@ -76,7 +59,7 @@ def test_prefetch_keeps_order_and_hands_errors_to_the_consumer():
 
 def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
     image, liver = write_case(tmp_path / "in")
-    model = _model_folder(tmp_path / "model")
+    model = model_folder(tmp_path / "model")
     before = {p: p.stat().st_mtime_ns for p in (image, liver)}
     out = tmp_path / "out" / "tumor.nii.gz"
     rc = main(["predict", str(model), "-i", str(image), "-l", str(liver), "-o", str(out), "--device", "cpu",
@@ -117,7 +100,7 @@ def _manifest(root, n=3):
 def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsys):
     manifest = _manifest(tmp_path / "data")
     write_volume(np.ones((10, 10, 8), np.uint8), make_affine(), tmp_path / "data" / "c1" / "liver.nii.gz")  # wrong grid
-    model = _model_folder(tmp_path / "model")
+    model = model_folder(tmp_path / "model")
     out = tmp_path / "preds"
     args = ["predict", str(model), "--dataset", str(manifest), "--split", "test", "-o", str(out), "--device", "cpu"]
     assert main(args) == 1
@@ -154,7 +137,7 @@ def test_batch_from_folders_pairs_files_by_name(tmp_path, capsys):
         (tmp_path / "livers").mkdir(exist_ok=True)
         (tmp_path / "images" / f"{name}.nii.gz").write_bytes(image.read_bytes())
     (tmp_path / "livers" / "a.nii.gz").write_bytes(liver.read_bytes())  # b has no liver mask
-    rc = main(["predict", str(_model_folder(tmp_path / "m")), "-i", str(tmp_path / "images"),
+    rc = main(["predict", str(model_folder(tmp_path / "m")), "-i", str(tmp_path / "images"),
                "-l", str(tmp_path / "livers"), "-o", str(tmp_path / "out"), "--format", "nrrd", "--device", "cpu"])
     assert rc == 1
     assert "error: b: " in capsys.readouterr().err
@@ -209,7 +192,7 @@ def test_dicom_input_gives_a_dicom_seg_on_the_right_slices(tmp_path, capsys):
     series_affine = read_volume(tmp_path / "series").affine
     np.testing.assert_allclose(series_affine, affine, atol=1e-4)
     liver_path = write_volume(liver, series_affine, tmp_path / "liver.nrrd")
-    model = _model_folder(tmp_path / "model")
+    model = model_folder(tmp_path / "model")
     common = ["predict", str(model), "-i", str(tmp_path / "series"), "-l", str(liver_path), "--device", "cpu"]
     assert main(common + ["-o", str(tmp_path / "out"), "--format", "dicom-seg"]) == 0
     assert main(common + ["-o", str(tmp_path / "mask.nii.gz")]) == 0, capsys.readouterr().err
@@ -245,7 +228,7 @@ def _one_line_error(capsys, *fragments):
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     image, liver = write_case(tmp_path / "c")
-    model = _model_folder(tmp_path / "model")
+    model = model_folder(tmp_path / "model")
     out_dir = tmp_path / "out"
     out = out_dir / "tumor.nii.gz"
 
@@ -264,7 +247,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     _one_line_error(capsys, "no liver mask given")
     assert run(liver=tmp_path / "missing.nii.gz") == 2
     _one_line_error(capsys, "missing.nii.gz: file not found")
-    old = _model_folder(tmp_path / "old_model", version=99)
+    old = model_folder(tmp_path / "old_model", version=99)
     assert run(model=old) == 2
     _one_line_error(capsys, "model.json", "version 99 is not supported")
     assert run(model=tmp_path / "no_model") == 2
@@ -294,7 +277,7 @@ def test_unwritable_output_folder(tmp_path, capsys):
     image, liver = write_case(tmp_path / "c")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    rc = main(["predict", str(_model_folder(tmp_path / "m")), "-i", str(image), "-l", str(liver),
+    rc = main(["predict", str(model_folder(tmp_path / "m")), "-i", str(image), "-l", str(liver),
                "-o", str(locked / "t.nii.gz")])
     assert rc == 2
     _one_line_error(capsys, "not writable")

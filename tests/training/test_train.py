@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from hepaseg.training import train as train_module
 from hepaseg.cli import main
 from hepaseg.config import Config, ModelConfig, demo_config
 from hepaseg.data.preprocess import load_prepared
@@ -19,6 +18,7 @@ from hepaseg.errors import InputError
 from hepaseg.model.folder import CONFIG, INFO, LOG, WEIGHTS, load_model, model_dir
 from hepaseg.model.shapes import margins
 from hepaseg.model.unet import UNet
+from hepaseg.training import train as train_module
 from hepaseg.training.checkpoint import CHECKPOINT, load_checkpoint
 from hepaseg.training.loss import masked_soft_dice_loss
 from hepaseg.training.sampling import PatchSampler

@@ -208,8 +208,11 @@ def prefetch(items: Iterable, load: Callable, workers: int = 1) -> Iterator[tupl
 
 
 def _one_line(exc: BaseException) -> str:
+    """A failed case's problem in one line: ``<file>: <cause>`` where a file is known."""
     if isinstance(exc, InputError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
