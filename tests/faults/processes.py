@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hepaseg.io.atomic import TEMPORARY_MARK
+
 DEADLINE_S = 120.0  # no single wait of these tests lasts longer
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same CPU threads in every run: bit-identical results
 
@@ -48,11 +50,12 @@ def interrupt_when(args: list[str], ready: Callable[[], bool], signum: int = sig
 
 
 def digests(folder: Path, pattern: str) -> dict[str, str]:
-    """SHA-256 of every file under ``folder`` matching ``pattern`` (relative paths as keys)."""
+    """SHA-256 of every file under ``folder`` matching ``pattern`` (relative paths as keys), hidden
+    files (temporaries, the lock) left out."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.glob(pattern)) if p.is_file()}
+            for p in sorted(folder.glob(pattern)) if p.is_file() and not p.name.startswith(".")}
 
 
 def temporaries(folder: Path) -> list[str]:
-    """Files left under a temporary name (``.<name>.<random><suffix>``, as ``io.atomic`` writes them)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.is_file())
+    """What is left under a temporary name of ``io.atomic`` below ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(f"*{TEMPORARY_MARK}*"))

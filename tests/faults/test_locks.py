@@ -14,6 +14,7 @@ import time
 import pytest
 
 from hepaseg.cli import main
+from hepaseg.io.atomic import TEMPORARY_MARK
 from hepaseg.io.lock import LOCK_FILE, folder_lock
 
 from ..inference.predict_cases import model_folder
@@ -92,3 +93,18 @@ def test_resume_where_nothing_was_started_is_an_error(inputs, tmp_path, capsys, 
     what = {"select": "selection", "study": "study"}[command]
     assert capsys.readouterr().err == f"error: {out}: holds no {what} to resume (start one without --resume)\n"
     assert not out.exists()
+
+
+def test_taking_a_lock_removes_what_a_killed_writer_left(tmp_path):
+    folder = tmp_path / "out"
+    (folder / "lesions").mkdir(parents=True)
+    stale = [folder / f".c01.nii.gz{TEMPORARY_MARK}k2j4x9.nii.gz", folder / "lesions" / f".c01.csv{TEMPORARY_MARK}a8.csv"]
+    for path in stale:
+        path.write_text("half")
+    (folder / f".case{TEMPORARY_MARK}dir").mkdir()  # a half-built cache folder
+    keep = [folder / "c00.nii.gz", folder / ".keep"]
+    for path in keep:
+        path.write_text("done")
+    with folder_lock(folder):
+        left = sorted(p.name for p in folder.rglob("*"))
+    assert left == sorted([LOCK_FILE, "c00.nii.gz", ".keep", "lesions"])

@@ -11,15 +11,18 @@ from hepaseg.selection.halving import run_selection
 from .tiny_selection import records, tiny_config
 
 
-def test_ray_study_gives_the_same_ranking_and_winner(study, prep):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance for the module's Ray tests (started and shut down once)."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hepaseg[cluster]')")
-    out, reference = study
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        executor = RayExecutor(cpus_per_task=1)
-        result = run_selection(prep, prep.parent / "ray", tiny_config(), executor, progress=False)
-    finally:
-        ray.shutdown()
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_study_gives_the_same_ranking_and_winner(local_ray, study, prep):
+    out, reference = study
+    result = run_selection(prep, prep.parent / "ray", tiny_config(), RayExecutor(cpus_per_task=1), progress=False)
     assert (result.winner, result.ranking) == (reference.winner, reference.ranking)
     assert result.best_jaccard == reference.best_jaccard
     ours, theirs = records(prep.parent / "ray"), records(out)
@@ -33,3 +36,22 @@ def test_local_worker_processes_give_the_same_study(study, prep):
     assert (result.winner, result.ranking) == (reference.winner, reference.ranking)
     ours, theirs = records(prep.parent / "pool"), records(out)
     assert {k: t["history"] for k, t in ours.items()} == {k: t["history"] for k, t in theirs.items()}
+
+
+def _stopped_once(marker: str, device: str, threads: int) -> str:
+    """A task whose first attempt is stopped by SIGTERM (as a preempted worker's run is)."""
+    from pathlib import Path
+
+    from hepaseg.errors import Stopped
+
+    if not Path(marker).exists():
+        Path(marker).write_text("stopped once")
+        raise Stopped(15, "stopped at iteration 3; checkpoint in run/checkpoint.pt (continue with --resume)")
+    return f"done on {device} with {threads} thread(s)"
+
+
+def test_a_ray_task_stopped_by_sigterm_is_retried(local_ray, tmp_path):
+    with RayExecutor(cpus_per_task=1) as executor:
+        results = list(executor.map_unordered(_stopped_once, [str(tmp_path / "marker")]))
+    assert results == ["done on cpu with 1 thread(s)"]
+    assert (tmp_path / "marker").read_text() == "stopped once"

@@ -130,7 +130,13 @@ def _run_select(args) -> None:
 
     from ..config import resolve_config
     from ..selection.executors import local_devices, make_executor
-    from ..selection.halving import dry_run, measured_its_per_second, resumed_config, run_selection
+    from ..selection.halving import (
+        check_selection_feasible,
+        dry_run,
+        measured_its_per_second,
+        resumed_config,
+        run_selection,
+    )
 
     config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
     if args.dry_run:
@@ -139,6 +145,8 @@ def _run_select(args) -> None:
         print(json.dumps(dry_run(config, workers, speed), indent=2))
         return
     with make_executor(args.backend, args.workers, args.device, args.address, args.threads) as executor:
+        if args.backend == "local" and args.device == "auto":
+            check_selection_feasible(config, executor.slots)
         result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
     print(f"winner: seed {result.winner} (best validation Jaccard {best}); model in {result.model_dir}; "

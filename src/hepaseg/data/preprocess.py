@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from ..config import PreprocessConfig
 from ..errors import InputError
-from ..io.atomic import replace_dir, write_json
+from ..io.atomic import replace_dir, temporary_prefix, write_json
 from ..io.geometry import GridMap, plan_grid, require_same_grid, to_prepared
 from ..io.lock import folder_lock
 from ..io.volumes import Volume, read_volume
@@ -114,7 +114,7 @@ def save_prepared_case(cache_dir: str | Path, case_id: str, split: str, image: N
     """
     root = Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(root / case_id), dir=root))
     try:
         np.save(tmp / "image.npy", np.ascontiguousarray(image, dtype=np.float32))
         np.save(tmp / "liver.npy", (np.asarray(liver) > 0).astype(np.uint8))

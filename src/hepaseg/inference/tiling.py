@@ -150,12 +150,12 @@ def memory_budget_voxels(model: ModelConfig, device, bf16: bool) -> float:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
     else:
-        free = _available_host_memory()
+        free = available_host_memory()
     bytes_per_value = 2 if bf16 else 4
     return MEMORY_SHARE * free / (ACTIVATION_COPIES * model.widths[0] * bytes_per_value)
 
 
-def _available_host_memory() -> int:
+def available_host_memory() -> int:
     """Bytes of host memory available (Linux MemAvailable, which counts reclaimable cache; else free)."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:

@@ -24,6 +24,27 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+TEMPORARY_MARK = ".hepaseg-tmp-"  # in every temporary name: .<target name>.hepaseg-tmp-<random><suffix>
+
+
+def temporary_prefix(target: Path) -> str:
+    """The name prefix of ``target``'s temporaries (for ``tempfile.mkstemp`` / ``mkdtemp``)."""
+    return f".{target.name}{TEMPORARY_MARK}"
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Remove the temporaries a killed writer left in ``folder`` and its sub-folders; how many.
+
+    Call it only while holding the folder's lock (``io.lock``), so that no live writer's file goes.
+    """
+    stale = [p for p in Path(folder).rglob(f".*{TEMPORARY_MARK}*") if TEMPORARY_MARK in p.name]
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return len(stale)
 
 
 @contextlib.contextmanager
@@ -39,7 +60,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     suffix = "".join(target.suffixes).lower() or ".tmp"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=suffix, dir=target.parent)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
     os.close(fd)

@@ -5,7 +5,8 @@ holder's process id and start time into it; the file is removed when the block e
 drops the lock when the holding process exits in any way (kill -9 included), so a crash never
 leaves a stale lock: the file it leaves behind is simply locked again by the next process. A
 second process gets ``InputError(folder, "in use by process <pid> since <time>")``. Readers
-(``report``, ``evaluate`` reading a finished folder) take no lock.
+(``report``, ``evaluate`` reading a finished folder) take no lock. Taking the lock removes the
+temporaries a killed writer left in the folder (``atomic.remove_stale_temporaries``).
 
 Locks are per open file: one process must not lock the same folder twice (nested stages lock
 their own sub-folders: the study its folder, A2 its run folder, and so on).
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
+from .atomic import remove_stale_temporaries
 
 LOCK_FILE = ".hepaseg.lock"
 
@@ -39,6 +41,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        remove_stale_temporaries(folder)
         yield folder
     finally:
         with contextlib.suppress(FileNotFoundError):

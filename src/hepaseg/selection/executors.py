@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
-from ..errors import InputError
+from ..errors import InputError, Stopped
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -157,8 +157,10 @@ class RayExecutor(_Closing):
     """Tasks on a Ray cluster (or a local Ray instance when ``address`` is None).
 
     Each task gets one GPU when the cluster has GPUs, else ``cpus_per_task`` CPUs. A task that
-    dies with its node is retried by Ray; a run continues from its checkpoint, so a retry redoes
-    at most the iterations since that checkpoint. Checkpoints must lie on storage every node sees.
+    dies with its node, or whose worker is stopped by SIGTERM (preemption: the run writes its
+    checkpoint first), is retried by Ray up to ``MAX_RETRIES`` times; a run continues from its
+    checkpoint, so a retry redoes at most the iterations since that checkpoint. Checkpoints must
+    lie on storage every node sees.
 
     Args:
         address: ``"auto"``, ``"ray://host:10001"``, ... (``ray.init``'s address); ignored when
@@ -181,11 +183,12 @@ class RayExecutor(_Closing):
 
     def map_unordered(self, fn: TaskFn, items: Iterable[T]) -> Iterator[R]:
         ray = self._ray
+        options = {"max_retries": MAX_RETRIES, "retry_exceptions": [Preempted]}
         if self.gpus:
-            remote, device, threads = ray.remote(num_gpus=1)(fn), "cuda", self.cpus_per_task
+            remote, device = ray.remote(num_gpus=1, **options)(_preemptible), "cuda"
         else:
-            remote, device, threads = ray.remote(num_cpus=self.cpus_per_task)(fn), "cpu", self.cpus_per_task
-        refs = [remote.remote(item, device, threads) for item in items]
+            remote, device = ray.remote(num_cpus=self.cpus_per_task, **options)(_preemptible), "cpu"
+        refs = [remote.remote(fn, item, device, self.cpus_per_task) for item in items]
         try:
             while refs:
                 done, refs = ray.wait(refs, num_returns=1)
@@ -197,6 +200,22 @@ class RayExecutor(_Closing):
     def close(self) -> None:
         if self._owns_ray:
             self._ray.shutdown()
+
+
+MAX_RETRIES = 3  # per Ray task: node failures and preemptions (SIGTERM) together
+
+
+class Preempted(Exception):
+    """A Ray task stopped by a signal (a preempted node's SIGTERM) after its run's checkpoint; Ray retries it."""
+
+
+def _preemptible(fn: TaskFn, item: T, device: str, threads: int) -> R:
+    """Ray task: ``fn(item, device, threads)``; a stop by signal becomes ``Preempted`` (retried, the
+    run continuing from the checkpoint it just wrote) instead of ending the selection."""
+    try:
+        return fn(item, device, threads)
+    except Stopped as exc:
+        raise Preempted(str(exc)) from exc
 
 
 def make_executor(backend: str, workers: int | None = None, device: str = "auto", address: str | None = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 import socket
 import tempfile
@@ -30,7 +31,7 @@ from pathlib import Path
 from ..config import Config
 from ..data.preprocess import load_prepared
 from ..errors import InputError
-from ..io.atomic import replace_dir, write_text
+from ..io.atomic import replace_dir, temporary_prefix, write_text
 from ..io.lock import folder_lock
 from ..model.folder import LOG, MODEL_DIR, model_dir
 from ..progress import Progress
@@ -80,6 +81,21 @@ def resumed_config(selection_dir: str | Path) -> Config:
     if not record.is_file():
         raise InputError(selection_dir, "holds no selection to resume (start one without --resume)")
     return SelectionState.read(record).config
+
+
+def check_selection_feasible(config: Config, slots: int) -> None:
+    """``training.feasibility.check_feasible`` for a whole selection where ``--device auto`` finds
+    no GPU: its iterations shared by ``slots`` parallel runs on the CPU."""
+    import torch
+
+    from ..model.device import native_bf16
+    from ..training.feasibility import check_feasible
+
+    if torch.cuda.is_available():
+        return
+    cpu = torch.device("cpu")
+    iterations = math.ceil(sum(rung.cost for rung in successive_halving(config.select)) / max(1, slots))
+    check_feasible(config, cpu, "auto", iterations, config.train.mixed_precision and native_bf16(cpu))
 
 
 def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:
@@ -177,7 +193,7 @@ def _copy_model(source: Path, target: Path) -> Path:
     """Copy the winner's model folder to ``target``, replacing an older copy atomically."""
     if not source.is_dir():
         raise InputError(source, "the winning run has no model folder")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
     try:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
         replace_dir(tmp, target)

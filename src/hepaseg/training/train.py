@@ -33,6 +33,7 @@ from ..model.unet import UNet
 from ..progress import Progress
 from .augment import apply_batch
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from .feasibility import check_feasible
 from .loss import masked_soft_dice_loss
 from .runtime import (
     Prefetcher,
@@ -109,8 +110,9 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
         progress: show the progress on stderr (``hepaseg.progress``).
 
     Raises:
-        InputError: bad cache, a run of another configuration or seed, bad settings, or another
-            process writing ``run_dir``.
+        InputError: bad cache, a run of another configuration or seed, bad settings, another
+            process writing ``run_dir``, or a run that does not fit the device's memory or (``auto``
+            fallen back to the CPU) would take longer than a day (``feasibility``).
         Stopped: after the first Ctrl-C or SIGTERM, once the checkpoint is written.
     """
     started = time.perf_counter()
@@ -126,8 +128,10 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
         raise InputError(prep_dir, "has no validation case (split 'val'); training needs one to choose its model")
     with folder_lock(run_dir):
         saved = _load_for_resume(Path(run_dir), config, seed, resume)
-        if saved is not None and saved["iteration"] > until:
-            raise InputError(run_dir, f"has trained {saved['iteration']} iterations already, more than {until}")
+        done = 0 if saved is None else saved["iteration"]
+        if done > until:
+            raise InputError(run_dir, f"has trained {done} iterations already, more than {until}")
+        check_feasible(config, dev, str(device), until - done, config.train.mixed_precision and native_bf16(dev))
         run = _Run(data, Path(run_dir), config, seed, dev, saved)
         stopped = run.train(until, progress)
     if stopped is not None:
