@@ -122,7 +122,8 @@ def main() -> None:
 
     raters, prediction = make_case()
     voxel_ml = float(np.prod(SPACING)) / 1000.0
-    seconds, rows = _time(lambda: evaluate_case("bench", raters, {"A1": prediction}, voxel_ml, EvalConfig()),
+    seconds, rows = _time(lambda: evaluate_case("bench", raters, {"A1": prediction}, voxel_ml, EvalConfig(),
+                                                      spacing=SPACING),
                           args.repeat)
     detections = {row.rater: row for row in rows.detection}
     result = {

@@ -100,7 +100,7 @@ def test_single_rater_and_single_algorithm():
     rng = np.random.default_rng(0)
     ref = rng.random((8, 8, 3)) < 0.2
     pred = rng.random((8, 8, 3)) < 0.2
-    rows = evaluate_case("x", {"R1": ref}, {"A": pred}, voxel_ml=0.001)
+    rows = evaluate_case("x", {"R1": ref}, {"A": pred}, voxel_ml=0.001, spacing=(1.0, 1.0, 1.0))
     assert [r.rater for r in rows.segmentation] == ["R1"]
     assert rows.scores[0].mean_dice == pytest.approx(dice(pred, ref))
     assert math.isnan(rows.scores[0].inter_rater_dice) and math.isnan(rows.scores[0].phi)

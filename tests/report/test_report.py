@@ -27,7 +27,7 @@ def test_median_like_the_paper():
 
 def test_p_value_cells():
     def test(p: float, significant: bool) -> PairedTest:
-        return PairedTest("segmentation", "dice", "R1", 1.0, p, p, significant, 19)
+        return PairedTest("segmentation", "dice", "R1", "A1", "A2", 1.0, p, p, significant, 19)
 
     assert p_value(test(0.0017, True)) == "0.0017*"
     assert p_value(test(0.0269, False)) == "0.0269"
