@@ -139,6 +139,15 @@ def test_tables_and_summary_have_every_algorithm(evaluated):
     assert f"mean Dice: best P (1.000; H {h_dice:.3f}, S {s_dice:.3f})." in page
     s_assd = np.mean(EXPECTED["assd_mm"]["S"])
     assert f"ASSD (mm): best P (0.000; H {h_assd:.3f}, S {s_assd:.3f})." in page
+    # each significant mean-Dice difference is worded with the better one first (P > H > S by construction)
+    _, stats = read_rows(evaluated / "stats.csv")
+    mean_dice = {"P": 1.0, "H": h_dice, "S": s_dice}
+    rows = [r for r in stats if (r["metric"], r["rater"]) == ("dice", "mean")]
+    assert any(r["significant"] == "true" for r in rows)
+    for r in rows:
+        phrase = (f"{r['first']} is better than {r['second']} in mean Dice ({mean_dice[r['first']]:.3f} vs "
+                  f"{mean_dice[r['second']]:.3f}), adjusted p = {float(r['p_adjusted']):.4f}")
+        assert (phrase in page) == (r["significant"] == "true"), phrase
 
 
 def test_reference_and_label(cohort, tmp_path):

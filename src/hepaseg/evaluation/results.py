@@ -36,6 +36,7 @@ from ..config import EvalConfig
 from ..errors import InputError
 from ..io.atomic import write_json, write_text
 
+FORMAT_VERSION = 2  # of the folder's files; 2: assd_mm / hd95_mm columns, stats.csv per pair of algorithms
 INTER_RATER = "inter-rater"  # the ``algorithm`` of rows comparing two raters
 MEAN = "mean"  # the ``rater`` of a per-case mean over raters (stats.csv, Results.values)
 

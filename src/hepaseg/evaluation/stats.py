@@ -100,10 +100,10 @@ def family_tests(family: str, comparisons: Sequence[Comparison], fdr: float = 0.
 
 
 def find_test(tests: Sequence[PairedTest], family: str, metric: str, rater: str,
-              pair: tuple[str, str] | None = None) -> PairedTest | None:
-    """The test of one family / metric / rater (and pair of algorithms, if given), or None."""
-    return next((t for t in tests if (t.family, t.metric, t.rater) == (family, metric, rater)
-                 and (pair is None or (t.first, t.second) == pair)), None)
+              pair: tuple[str, str]) -> PairedTest | None:
+    """The test of one family / metric / rater and pair of algorithms, or None."""
+    return next((t for t in tests if (t.family, t.metric, t.rater, t.first, t.second) == (family, metric, rater, *pair)),
+                None)
 
 
 def tested_pairs(tests: Sequence[PairedTest]) -> list[tuple[str, str]]:
@@ -149,16 +149,17 @@ def compare_algorithms(results: Results, pairs: Sequence[tuple[str, str]],
     """
     fdr = results.info.config.fdr if fdr is None else fdr
     raters = results.info.raters
-    segmentation, detection = [], []
-    for first, second in pairs:
-        def compared(metric: str, rater: str, table: str, field: str, by: str | None) -> Comparison:
-            return Comparison(metric, rater, tuple(results.values(table, field, first, by).tolist()),
-                              tuple(results.values(table, field, second, by).tolist()), (first, second))
 
-        segmentation += [compared("dice", r, SEGMENTATION, "dice", r) for r in raters]
-        segmentation.append(compared("dice", MEAN, "scores", "mean_dice", None))
-        segmentation.append(compared("phi", ALL_RATERS, "scores", "phi", None))
-        segmentation += [compared(name, MEAN, SEGMENTATION, column, MEAN) for name, column in SURFACE_METRICS.items()]
-        detection += [compared(name, r, DETECTION, column, r)
+    def compared(pair: tuple[str, str], metric: str, rater: str, table: str, field: str, by: str | None) -> Comparison:
+        first, second = (tuple(results.values(table, field, a, by).tolist()) for a in pair)
+        return Comparison(metric, rater, first, second, pair)
+
+    segmentation, detection = [], []
+    for pair in pairs:
+        segmentation += [compared(pair, "dice", r, SEGMENTATION, "dice", r) for r in raters]
+        segmentation.append(compared(pair, "dice", MEAN, "scores", "mean_dice", None))
+        segmentation.append(compared(pair, "phi", ALL_RATERS, "scores", "phi", None))
+        segmentation += [compared(pair, name, MEAN, SEGMENTATION, column, MEAN) for name, column in SURFACE_METRICS.items()]
+        detection += [compared(pair, name, r, DETECTION, column, r)
                       for name, column in DETECTION_METRICS.items() for r in (*raters, MEAN)]
     return family_tests(SEGMENTATION, segmentation, fdr) + family_tests(DETECTION, detection, fdr)

@@ -140,7 +140,7 @@ def _boxes(ax, groups: Sequence[str], values: Sequence[np.ndarray], ylabel: str)
     positions = [i for i, d in enumerate(data) if d.size]
     if positions:
         boxes = ax.boxplot([data[i] for i in positions], positions=positions, widths=0.6, patch_artist=True,
-                           showfliers=True)
+                           medianprops={"color": "black"})
         for box, i in zip(boxes["boxes"], positions):
             box.set_facecolor("0.75" if groups[i] == INTER_RATER else _colour(i))
             box.set_alpha(0.7)
@@ -178,8 +178,8 @@ def lesion_dice_figure(results: Results) -> bytes:
     threshold = results.info.config.detection_dice_threshold
     ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"detection threshold ({threshold:g})")
     ax.set_ylim(0, 1.02)
-    ax.set_title("Lesion-level agreement: Dice per matched correspondence (n: correspondences, pooled over cases "
-                 "and raters)", fontsize=9)
+    ax.set_title("Dice per matched lesion correspondence\n(n: correspondences, pooled over cases and raters)",
+                 fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
 

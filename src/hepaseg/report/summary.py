@@ -61,8 +61,8 @@ def ranking(results: Results, tests: Sequence[PairedTest], headline: Column) -> 
     for first, second in tested_pairs(tests):
         test = find_test(tests, headline.family, headline.metric, headline.test_rater, (first, second))
         if test is not None and test.significant:
-            significant.append(f"{compare(headline.title, first, second, means[first], means[second], headline.lower_is_better)}, "
-                               f"adjusted p = {test.p_adjusted:.4f}")
+            verdict = compare(headline.title, first, second, means[first], means[second], headline.lower_is_better)
+            significant.append(f"{verdict}, adjusted p = {test.p_adjusted:.4f}")
         else:
             other.append(f"{first} vs {second}")
     if significant:
