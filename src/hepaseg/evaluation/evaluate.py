@@ -40,7 +40,7 @@ from .results import (
     SegmentationRow,
     rater_pair,
 )
-from .surface import Surface, surface_distances, surface_points
+from .surface import Surface, surface_distances
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def evaluate_case(case_id: str, references: Mapping[str, NDArray], predictions: 
     for key, mask in zip(names, foreground):
         labels, n = label(mask, config.connectivity)
         labelled[key] = (scan_order(labels)[voxels], n)
-        surfaces[key] = Surface(surface_points(mask, spacing, voxels[labelled[key][0] != 0]))
+        surfaces[key] = Surface.of(mask, spacing, voxels[labelled[key][0] != 0])
     return _case_rows(case_id, list(references), list(predictions), labelled, surfaces, voxel_ml, config)
 
 

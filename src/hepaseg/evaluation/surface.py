@@ -14,9 +14,9 @@ Conventions (pinned by tests/evaluation/test_surface.py):
 - Both masks empty: 0.0 for both (agreement on "no tumour"). Exactly one empty: NaN for both
   (undefined; left out of means and tests, while the case's Dice of 0 still counts).
 
-Only foreground voxels are touched (their face neighbours are looked up; the nearest surface point is
-found with a k-d tree, ``scipy.spatial.cKDTree``), so the cost scales with the tumour surface and not
-with the image size.
+Only foreground voxels are touched (their face neighbours are looked up); a surface voxel shared by
+both masks is at distance 0, and for the others the nearest surface point is found with a k-d tree
+(``scipy.spatial.cKDTree``), so the cost scales with the tumour surface and not with the image size.
 """
 
 from __future__ import annotations
@@ -31,17 +31,13 @@ from scipy.spatial import cKDTree
 HD_PERCENTILE = 95.0
 
 
-def surface_points(mask: ArrayLike, spacing: Sequence[float], indices: NDArray | None = None) -> NDArray[np.float64]:
-    """Centres of the surface voxels of ``mask`` in mm.
+def surface_voxels(mask: ArrayLike, indices: NDArray | None = None) -> NDArray[np.int64]:
+    """Flat indices (Fortran order, i fastest; ascending) of the surface voxels of ``mask``.
 
     Args:
         mask: (i, j, k) array; non-zero is foreground.
-        spacing: voxel size in mm along (i, j, k).
-        indices: the flat indices (Fortran order, i fastest) of the mask's foreground voxels, if known
+        indices: the ascending flat indices (Fortran order) of the mask's foreground voxels, if known
             (saves a pass over the image).
-
-    Returns:
-        (n, 3) float64 coordinates ``index * spacing``.
     """
     fg = np.asarray(mask)
     fg = fg if fg.dtype == np.bool_ else fg != 0
@@ -56,30 +52,49 @@ def surface_points(mask: ArrayLike, spacing: Sequence[float], indices: NDArray |
             outside = (neighbour[:, axis] < 0) | (neighbour[:, axis] >= fg.shape[axis])
             neighbour[outside, axis] = ijk[outside, axis]
             on_surface |= outside | ~fg[neighbour[:, 0], neighbour[:, 1], neighbour[:, 2]]
-    return ijk[on_surface] * np.asarray(spacing, dtype=np.float64)
+    return np.asarray(indices, dtype=np.int64)[on_surface]
 
 
 class Surface:
-    """The surface points of one mask (mm) with a k-d tree for nearest-point queries, built on first use."""
+    """The surface voxels of one mask: flat indices and centres in mm, with a k-d tree of the centres
+    for nearest-point queries, built on first use.
 
-    def __init__(self, points: NDArray[np.float64]) -> None:
-        self.points = points
+    Args:
+        voxels: ascending flat indices (Fortran order) of the surface voxels (``surface_voxels``).
+        shape: the mask's (i, j, k) shape.
+        spacing: voxel size in mm along (i, j, k).
+    """
+
+    def __init__(self, voxels: NDArray[np.int64], shape: Sequence[int], spacing: Sequence[float]) -> None:
+        self.voxels = voxels
+        self.points = np.stack(np.unravel_index(voxels, tuple(shape), order="F"), axis=1) * np.asarray(
+            spacing, dtype=np.float64)
         self._tree: cKDTree | None = None
 
-    def distances_to(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Distance (mm) from each of ``points`` (n, 3) to the nearest point of this surface."""
-        if self._tree is None:
-            self._tree = cKDTree(self.points)
-        return self._tree.query(points, k=1)[0]
+    @classmethod
+    def of(cls, mask: ArrayLike, spacing: Sequence[float], indices: NDArray | None = None) -> Surface:
+        """The surface of ``mask`` (see ``surface_voxels`` for ``indices``)."""
+        return cls(surface_voxels(mask, indices), np.shape(mask), spacing)
+
+    def distances_from(self, other: Surface) -> NDArray[np.float64]:
+        """Distance (mm) from each of ``other``'s surface points to the nearest point of this surface;
+        0 without a query where the voxel is on both surfaces."""
+        out = np.zeros(len(other.voxels))
+        rest = ~np.isin(other.voxels, self.voxels, assume_unique=True)
+        if rest.any():
+            if self._tree is None:
+                self._tree = cKDTree(self.points)
+            out[rest] = self._tree.query(other.points[rest], k=1)[0]
+        return out
 
 
 def surface_distances(a: Surface, b: Surface) -> tuple[float, float]:
     """``(assd_mm, hd95_mm)`` of two surfaces, with the empty-mask conventions of this module."""
-    if len(a.points) == 0 and len(b.points) == 0:
+    if len(a.voxels) == 0 and len(b.voxels) == 0:
         return 0.0, 0.0
-    if len(a.points) == 0 or len(b.points) == 0:
+    if len(a.voxels) == 0 or len(b.voxels) == 0:
         return math.nan, math.nan
-    a_to_b, b_to_a = b.distances_to(a.points), a.distances_to(b.points)
+    a_to_b, b_to_a = b.distances_from(a), a.distances_from(b)
     assd = (float(a_to_b.sum()) + float(b_to_a.sum())) / (len(a_to_b) + len(b_to_a))
     hd95 = max(float(np.percentile(a_to_b, HD_PERCENTILE)), float(np.percentile(b_to_a, HD_PERCENTILE)))
     return assd, hd95
@@ -94,4 +109,4 @@ def assd_hd95(a: ArrayLike, b: ArrayLike, spacing: Sequence[float]) -> tuple[flo
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"mask shapes differ: {a.shape} vs {b.shape}")
-    return surface_distances(Surface(surface_points(a, spacing)), Surface(surface_points(b, spacing)))
+    return surface_distances(Surface.of(a, spacing), Surface.of(b, spacing))
