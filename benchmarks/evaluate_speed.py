@@ -7,9 +7,8 @@ Usage:
 The case has 60 lesions per rater and 80 predicted lesions (0.8 x 0.8 x 3 mm voxels). Timed:
 
 - ``evaluate_s``: ``hepaseg.evaluation.evaluate.evaluate_case`` in memory: labelling of the four masks, Dice,
-  ASSD / HD95
-  and N:M detection of the algorithm against each rater and of each rater pair, phi (best of
-  ``--repeat``).
+  ASSD / HD95 and N:M detection of the algorithm against each rater and of each rater pair, phi
+  (best of ``--repeat``).
 - ``from_files_s`` (with ``--files``): ``evaluate_dataset`` on the same case written as NIfTI,
   reading included (one process).
 - ``reference_s`` (with ``--reference``): the public ``evaluation.py`` of Chlebus et al. on the
