@@ -90,7 +90,8 @@ def p_value(test: PairedTest | None) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One column of Table 1 or 2 (or a metric of the summary): where its per-case values come from and which test gives its p.
+    """One column of Table 1 or 2 (or a metric of the summary): where its per-case values come from
+    and which test gives its p.
 
     ``rater`` selects the values (``Results.values``: a rater, ``MEAN`` or None for ``scores``);
     ``test_rater`` the test (``stats.csv``); ``inter`` the (table, column) of the inter-rater row's
