@@ -6,9 +6,9 @@ Usage:
 
 The case has 60 lesions per rater and 80 predicted lesions (0.8 x 0.8 x 3 mm voxels). Timed:
 
-- ``evaluate_s``: ``hepaseg.evaluation.evaluate.evaluate_case`` in memory: labelling of the four masks, Dice
-  and N:M detection of the algorithm against each rater and of each rater pair, phi (best of
-  ``--repeat``).
+- ``evaluate_s``: ``hepaseg.evaluation.evaluate.evaluate_case`` in memory: labelling of the four masks, Dice,
+  ASSD / HD95 and N:M detection of the algorithm against each rater and of each rater pair, phi
+  (best of ``--repeat``).
 - ``from_files_s`` (with ``--files``): ``evaluate_dataset`` on the same case written as NIfTI,
   reading included (one process).
 - ``reference_s`` (with ``--reference``): the public ``evaluation.py`` of Chlebus et al. on the
@@ -122,7 +122,8 @@ def main() -> None:
 
     raters, prediction = make_case()
     voxel_ml = float(np.prod(SPACING)) / 1000.0
-    seconds, rows = _time(lambda: evaluate_case("bench", raters, {"A1": prediction}, voxel_ml, EvalConfig()),
+    seconds, rows = _time(lambda: evaluate_case("bench", raters, {"A1": prediction}, voxel_ml, EvalConfig(),
+                                                      spacing=SPACING),
                           args.repeat)
     detections = {row.rater: row for row in rows.detection}
     result = {

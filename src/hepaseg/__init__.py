@@ -13,6 +13,7 @@ _LAZY = {"RunResult": "training.train", "UNet": "model.unet", "load_model": "mod
          "evaluate_dataset": "evaluation.evaluate", "LocalExecutor": "selection.executors",
          "RayExecutor": "selection.executors", "Detection": "evaluation.matching", "detect": "evaluation.matching",
          "dice": "evaluation.metrics", "jaccard": "evaluation.metrics", "phi": "evaluation.metrics",
+         "assd_hd95": "evaluation.surface", "export_nnunet": "data.nnunet",
          "postprocess": "inference.postprocess", "Predictor": "inference.predictor",
          "predict_paths": "inference.batch", "successive_halving": "selection.schedule"}
 
@@ -36,9 +37,11 @@ __all__ = [
     "write_mask",
     "write_volume",
     "Detection",
+    "assd_hd95",
     "detect",
     "dice",
     "evaluate_dataset",
+    "export_nnunet",
     "jaccard",
     "phi",
     "Predictor",

@@ -1,5 +1,6 @@
 """Evaluation of a tiny dataset on disk (``hepaseg evaluate``): every number in the CSV files against
-direct calls of ``dice``, ``detect`` and ``phi`` on the masks read back from disk; bad predictions."""
+direct calls of ``dice``, ``assd_hd95``, ``detect`` and ``phi`` on the masks read back from disk; bad
+predictions."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hepaseg.cli import main
 from hepaseg.evaluation.evaluate import evaluate_case
 from hepaseg.evaluation.matching import detect
 from hepaseg.evaluation.metrics import dice, phi
+from hepaseg.evaluation.surface import assd_hd95
 from hepaseg.io.volumes import read_volume, write_volume
 
 from ..tiny_evaluation import AFFINE, RATERS, SHAPE, TEST_CASES, masks, read_rows
@@ -26,6 +28,7 @@ def test_values_match_direct_calls(tiny_evaluation):
     _, scores = read_rows(out / "scores.csv")
     _, lesions = read_rows(out / "correspondences.csv")
     seg_of = {(r["case"], r["algorithm"], r["rater"]): float(r["dice"]) for r in seg}
+    surface_of = {(r["case"], r["algorithm"], r["rater"]): (float(r["assd_mm"]), float(r["hd95_mm"])) for r in seg}
     det_of = {(r["case"], r["algorithm"], r["rater"]): r for r in det}
     voxel_ml = 1.5 * 1.5 * 4.0 / 1000
     for case_id in TEST_CASES:
@@ -34,6 +37,8 @@ def test_values_match_direct_calls(tiny_evaluation):
         comparisons += [("inter-rater", f"{r1}-{r2}", refs[r1], refs[r2]) for r1, r2 in itertools.combinations(RATERS, 2)]
         for algorithm, rater, reference, prediction in comparisons:
             assert seg_of[case_id, algorithm, rater] == pytest.approx(dice(prediction, reference), abs=1e-12)
+            expected = assd_hd95(prediction, reference, (1.5, 1.5, 4.0))
+            assert surface_of[case_id, algorithm, rater] == pytest.approx(expected, nan_ok=True)
             d = detect(reference, prediction)
             row = det_of[case_id, algorithm, rater]
             assert [int(row[k]) for k in ("n_ref", "n_pred", "tp", "fp", "fn", "merges", "splits")] == \
@@ -100,7 +105,7 @@ def test_single_rater_and_single_algorithm():
     rng = np.random.default_rng(0)
     ref = rng.random((8, 8, 3)) < 0.2
     pred = rng.random((8, 8, 3)) < 0.2
-    rows = evaluate_case("x", {"R1": ref}, {"A": pred}, voxel_ml=0.001)
+    rows = evaluate_case("x", {"R1": ref}, {"A": pred}, voxel_ml=0.001, spacing=(1.0, 1.0, 1.0))
     assert [r.rater for r in rows.segmentation] == ["R1"]
     assert rows.scores[0].mean_dice == pytest.approx(dice(pred, ref))
     assert math.isnan(rows.scores[0].inter_rater_dice) and math.isnan(rows.scores[0].phi)

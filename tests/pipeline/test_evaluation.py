@@ -14,11 +14,13 @@ def test_csv_headers_and_row_counts(tiny_evaluation):
     _, out = tiny_evaluation
     n_cases, n_alg, n_pairs = len(TEST_CASES), 2, 3
     expected = {
-        "segmentation.csv": (["case", "algorithm", "rater", "dice"], n_cases * (n_alg * 3 + n_pairs)),
+        "segmentation.csv": (["case", "algorithm", "rater", "dice", "assd_mm", "hd95_mm"], n_cases * (n_alg * 3 + n_pairs)),
         "scores.csv": (["case", "algorithm", "mean_dice", "inter_rater_dice", "phi"], n_cases * n_alg),
         "detection.csv": (["case", "algorithm", "rater", "n_ref", "n_pred", "tp", "fp", "fn", "recall",
                            "precision", "f1", "merges", "splits"], n_cases * (n_alg * 3 + n_pairs)),
-        "stats.csv": (["family", "metric", "rater", "statistic", "p", "p_adjusted", "significant", "n"], 5 + 16),
+        # one pair (A1, A2): Dice vs 3 raters, mean Dice, phi, ASSD, HD95; 4 detection metrics x (3 raters + mean)
+        "stats.csv": (["family", "metric", "rater", "first", "second", "statistic", "p", "p_adjusted", "significant",
+                       "n"], 3 + 4 + 4 * 4),
     }
     for name, (header, rows) in expected.items():
         found_header, found_rows = read_rows(out / name)
@@ -33,8 +35,8 @@ def test_csv_headers_and_row_counts(tiny_evaluation):
     for name in ("table1", "table2"):
         assert (out / f"{name}.md").read_text().count("\n|") >= 4
     _, table1 = read_rows(out / "table1.csv")
-    assert [r[""] for r in table1] == ["A1", "A2", "p-value", "(Ri,Rj)"]
-    for name in ("segmentation.png", "recall_by_size.png", "overlays.png"):
+    assert [r[""] for r in table1] == ["A1", "A2", "p A1 vs A2", "(Ri,Rj)"]
+    for name in ("segmentation.png", "surface.png", "recall_by_size.png", "lesion_dice.png", "overlays.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hepaseg.report.evaluation import FIGURES
 from hepaseg.report.html import Section
 from hepaseg.report.page import build_report
 
@@ -9,7 +10,7 @@ from hepaseg.report.page import build_report
 def test_report_is_self_contained(tiny_evaluation):
     _, out = tiny_evaluation
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == len(FIGURES) == 5
     assert page.count("<table") >= 3 and "Table 1" in page and "Table 2" in page
     assert "http://" not in page and "https://" not in page
     extra = build_report(out, [Section("Rating", "<p>extra block</p>")])

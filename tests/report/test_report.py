@@ -27,7 +27,7 @@ def test_median_like_the_paper():
 
 def test_p_value_cells():
     def test(p: float, significant: bool) -> PairedTest:
-        return PairedTest("segmentation", "dice", "R1", 1.0, p, p, significant, 19)
+        return PairedTest("segmentation", "dice", "R1", "A1", "A2", 1.0, p, p, significant, 19)
 
     assert p_value(test(0.0017, True)) == "0.0017*"
     assert p_value(test(0.0269, False)) == "0.0269"
@@ -58,3 +58,5 @@ def test_comparison_names_the_better_one_with_its_value_first():
     assert compare("mean Dice", "A1", "A2", 0.611, 0.625) == "A2 is better than A1 in mean Dice (0.625 vs 0.611)"
     assert compare("mean Dice", "A1", "A2", 0.7, 0.6) == "A1 is better than A2 in mean Dice (0.700 vs 0.600)"
     assert compare("phi", "A1", "A2", 0.5, 0.5002) == "A1 and A2 reach the same phi (0.500 vs 0.500)"
+    assert compare("ASSD", "A1", "A2", 2.0, 3.0, lower_is_better=True) == "A1 is better than A2 in ASSD (2.000 vs 3.000)"
+    assert compare("ASSD", "A1", "A2", 3.5, 3.0, lower_is_better=True) == "A2 is better than A1 in ASSD (3.000 vs 3.500)"

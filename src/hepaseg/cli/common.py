@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
+
 EXIT_BAD_INPUT = 2
 EXIT_SYSTEM = 1  # an operating-system error (no space, permission, read-only file system)
 
@@ -45,3 +47,15 @@ def name_dir(text: str) -> tuple[str, Path]:
     if not sep or not name or not folder:
         raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
     return name, Path(folder)
+
+
+def name_label(text: str) -> tuple[str, int]:
+    """``NAME=L`` of ``--label`` -> (name, label value).
+
+    Raises:
+        InputError: not of that form (one line, exit 2, like every other bad ``--label``).
+    """
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value.strip().isdigit():
+        raise InputError("--label", f"expected NAME=L with an integer label L, got {text!r}")
+    return name, int(value)

@@ -5,19 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .common import manifest_argument, name_dir, preset_option, subparser, workers_option
+from .common import manifest_argument, name_dir, name_label, preset_option, subparser, workers_option
 
 
 def add_evaluate(sub) -> None:
     p = subparser(sub, "evaluate",
-                   "Evaluate predictions against every rater: Dice, phi, N:M lesion detection, paired "
-                   "tests, the paper's tables and figures.",
+                   "Evaluate any number of algorithms against every rater: Dice, ASSD, HD95, phi, N:M "
+                   "lesion detection, paired tests of every pair, the paper's tables and figures.",
                    "hepaseg evaluate data/cohort/dataset.json --pred A1=preds/a1 --pred A2=preds/a2 "
-                   "-o eval/ --split test")
+                   "-o eval/ --split test\n"
+                   "  hepaseg evaluate data/cohort/dataset.json --pred A1=study/preds/A1 --pred A2=study/preds/A2 "
+                   "--pred nnUNet=nnunet_out --label nnUNet=2 --reference nnUNet -o eval/")
     manifest_argument(p, " (its raters' masks are the references)")
     p.add_argument("--pred", type=name_dir, action="append", required=True, metavar="NAME=DIR",
                    help="an algorithm and its folder of <case id>.nii.gz (.nii, .nrrd, .mha); repeat per "
-                        "algorithm; the first two are compared statistically")
+                        "algorithm (tables and figures follow this order)")
+    p.add_argument("--label", action="append", default=[], metavar="NAME=L",
+                   help="take the voxels equal to L as tumour in NAME's multi-class masks (nnU-Net writes "
+                        "0/1/2: --label nnUNet=2); repeat per algorithm; default: binary masks")
+    p.add_argument("--reference", default=None, metavar="NAME",
+                   help="test every algorithm against NAME only (default: every pair of algorithms)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--split", default="test", help="which cases (default test)")
     preset_option(p, config_file=True)
@@ -29,11 +36,13 @@ def _run_evaluate(args) -> None:
     from ..config import resolve_config
     from ..pipeline.evaluation import write_evaluation
 
-    predictions = dict(args.pred)
+    predictions, labels = dict(args.pred), dict(name_label(t) for t in args.label)
     if len(predictions) != len(args.pred):
-        raise InputError(None, "an algorithm name is given twice in --pred")
+        raise InputError("--pred", "an algorithm name is given twice")
+    if len(labels) != len(args.label):
+        raise InputError("--label", "an algorithm name is given twice")
     results = write_evaluation(args.manifest, predictions, args.out, args.split, resolve_config(args.preset, args.config).evaluate,
-                               args.workers)
+                               args.workers, labels, args.reference)
     info = results.info
     print(f"evaluated {len(info.cases)} cases x {len(info.algorithms)} algorithms against "
           f"{', '.join(info.raters)}; results in {args.out}")

@@ -3,7 +3,7 @@
 Files (UTF-8 CSV with a header row; NaN written as ``nan``, booleans as ``true`` / ``false``, id
 and volume lists space-separated):
 
-- ``segmentation.csv``: ``case,algorithm,rater,dice``; inter-rater rows have
+- ``segmentation.csv``: ``case,algorithm,rater,dice,assd_mm,hd95_mm``; inter-rater rows have
   ``algorithm=inter-rater`` and ``rater=R1-R2`` (each pair i < j).
 - ``scores.csv``: ``case,algorithm,mean_dice,inter_rater_dice,phi``.
 - ``detection.csv``: ``case,algorithm,rater,n_ref,n_pred,tp,fp,fn,recall,precision,f1,merges,splits``;
@@ -14,7 +14,7 @@ and volume lists space-separated):
   reference lesion). Every reference lesion is in exactly one ``tp`` or ``fn`` row, so recall by
   lesion size reads ``ref_volumes_ml`` (mL, aligned with ``ref_ids``) of those rows.
 - ``evaluation.json``: ``RunInfo`` (manifest, split, raters, algorithms, prediction folders, cases,
-  the evaluation configuration).
+  the evaluation configuration, the ``--label`` values).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from ..config import EvalConfig
 from ..errors import InputError
 from ..io.atomic import write_json, write_text
 
+FORMAT_VERSION = 2  # of the folder's files; 2: assd_mm / hd95_mm columns, stats.csv per pair of algorithms
 INTER_RATER = "inter-rater"  # the ``algorithm`` of rows comparing two raters
 MEAN = "mean"  # the ``rater`` of a per-case mean over raters (stats.csv, Results.values)
 
@@ -51,6 +52,8 @@ class SegmentationRow:
     algorithm: str
     rater: str
     dice: float
+    assd_mm: float  # average symmetric surface distance (evaluation.surface)
+    hd95_mm: float  # 95th-percentile Hausdorff distance
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class RunInfo:
     predictions: dict[str, str]  # algorithm -> folder
     cases: tuple[str, ...]
     config: EvalConfig
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)  # algorithm -> tumour label value
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ def read_results(folder: str | Path) -> Results:
         info = RunInfo(
             manifest=data["manifest"], split=data["split"], raters=tuple(data["raters"]),
             algorithms=tuple(data["algorithms"]), predictions=dict(data["predictions"]),
-            cases=tuple(data["cases"]), config=EvalConfig(**data["config"]))
+            cases=tuple(data["cases"]), config=EvalConfig(**data["config"]), labels=dict(data.get("labels", {})))
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(info_path, f"unreadable: {exc}") from exc
     tables = {attribute: from_csv(root / name, row_type) for attribute, (name, row_type) in FILES.items()}

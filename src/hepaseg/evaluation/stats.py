@@ -1,4 +1,8 @@
-"""Paired comparison of two algorithms: Wilcoxon signed-rank + Benjamini-Hochberg (METHOD.md section 8).
+"""Paired comparison of algorithms: Wilcoxon signed-rank + Benjamini-Hochberg (METHOD.md section 8).
+
+Which pairs are compared: every pair of algorithms in the order given, or each algorithm against one
+reference algorithm (``algorithm_pairs``). Benjamini-Hochberg runs over a whole family, i.e. over
+every metric, rater and pair of that family at once.
 
 The tests are scipy's and statsmodels' (``scipy.stats.wilcoxon``, two-sided, its default
 ``zero_method="wilcox"`` and ``method="auto"``; ``statsmodels.stats.multitest.multipletests``
@@ -9,6 +13,7 @@ differences zero) has statistic and p NaN, takes no part in the correction and i
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -19,6 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import wilcoxon
 from statsmodels.stats.multitest import multipletests
 
+from ..errors import InputError
 from .results import MEAN, Results
 
 
@@ -30,6 +36,7 @@ class Comparison:
     rater: str  # a rater name, "mean" (mean over raters per case) or "all" (phi)
     first: tuple[float, ...]
     second: tuple[float, ...]
+    algorithms: tuple[str, str] = ("", "")  # the names of the first and second algorithm
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class PairedTest:
     family: str
     metric: str
     rater: str
+    first: str  # algorithm
+    second: str  # algorithm
     statistic: float
     p: float
     p_adjusted: float
@@ -85,44 +94,72 @@ def family_tests(family: str, comparisons: Sequence[Comparison], fdr: float = 0.
     if valid.any():
         reject[valid], adjusted[valid], _, _ = multipletests(p_values[valid], alpha=fdr, method="fdr_bh")
     return tuple(
-        PairedTest(family, c.metric, c.rater, stat, p, float(adj), bool(rej), n)
+        PairedTest(family, c.metric, c.rater, *c.algorithms, stat, p, float(adj), bool(rej), n)
         for c, (stat, p, n), adj, rej in zip(comparisons, raw, adjusted, reject)
     )
 
 
-def find_test(tests: Sequence[PairedTest], family: str, metric: str, rater: str) -> PairedTest | None:
-    """The test of one family / metric / rater, or None."""
-    return next((t for t in tests if (t.family, t.metric, t.rater) == (family, metric, rater)), None)
+def find_test(tests: Sequence[PairedTest], family: str, metric: str, rater: str,
+              pair: tuple[str, str]) -> PairedTest | None:
+    """The test of one family / metric / rater and pair of algorithms, or None."""
+    return next((t for t in tests if (t.family, t.metric, t.rater, t.first, t.second) == (family, metric, rater, *pair)),
+                None)
+
+
+def tested_pairs(tests: Sequence[PairedTest]) -> list[tuple[str, str]]:
+    """The pairs of algorithms in ``tests``, in the order of their first test."""
+    return list(dict.fromkeys((t.first, t.second) for t in tests))
 
 
 SEGMENTATION = "segmentation"
 DETECTION = "detection"
 ALL_RATERS = "all"  # the ``rater`` of phi, which uses every rater at once
+SURFACE_METRICS = {"assd": "assd_mm", "hd95": "hd95_mm"}  # name -> column of segmentation.csv (mm)
 DETECTION_METRICS = {"recall": "recall", "precision": "precision", "f1": "f1", "fpc": "fp"}  # name -> column
+LOWER_IS_BETTER = frozenset({"assd", "hd95", "fpc"})
+REFERENCE_OPTION = "--reference"
 
 
-def compare_algorithms(results: Results, first: str, second: str, fdr: float | None = None) -> tuple[PairedTest, ...]:
-    """The paper's tests of ``first`` vs ``second``: the segmentation family, then the detection family.
+def algorithm_pairs(algorithms: Sequence[str], reference: str | None = None) -> list[tuple[str, str]]:
+    """The pairs to test: every pair ``(a_i, a_j)``, i < j, or ``(reference, a)`` for every other a.
+
+    Raises:
+        InputError: ``reference`` is not one of ``algorithms``.
+    """
+    if reference is None:
+        return list(itertools.combinations(algorithms, 2))
+    if reference not in algorithms:
+        raise InputError(REFERENCE_OPTION, f"{reference!r} is not among --pred ({', '.join(algorithms)})")
+    return [(reference, a) for a in algorithms if a != reference]
+
+
+def compare_algorithms(results: Results, pairs: Sequence[tuple[str, str]],
+                       fdr: float | None = None) -> tuple[PairedTest, ...]:
+    """The paper's tests for each pair: the segmentation family, then the detection family.
 
     Segmentation: Dice against each rater, mean Dice over raters (rater ``mean``), phi (rater
-    ``all``). Detection: recall, precision, F1 and FP count (``fpc``) against each rater and as the
-    per-case mean over raters. Benjamini-Hochberg runs within each family.
+    ``all``), ASSD and HD95 as the per-case mean over raters (``mean``). Detection: recall,
+    precision, F1 and FP count (``fpc``) against each rater and as the per-case mean over raters.
+    Benjamini-Hochberg runs within each family, over all pairs together.
 
     Args:
-        results: per-case rows of both algorithms.
-        first, second: algorithm names.
+        results: per-case rows of the algorithms.
+        pairs: ``(first, second)`` algorithm names (``algorithm_pairs``).
         fdr: false discovery rate (default: the run's ``EvalConfig.fdr``).
     """
     fdr = results.info.config.fdr if fdr is None else fdr
     raters = results.info.raters
 
-    def pair(table: str, field: str, rater: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        return (tuple(results.values(table, field, first, rater).tolist()),
-                tuple(results.values(table, field, second, rater).tolist()))
+    def compared(pair: tuple[str, str], metric: str, rater: str, table: str, field: str, by: str | None) -> Comparison:
+        first, second = (tuple(results.values(table, field, a, by).tolist()) for a in pair)
+        return Comparison(metric, rater, first, second, pair)
 
-    segmentation = [Comparison("dice", r, *pair(SEGMENTATION, "dice", r)) for r in raters]
-    segmentation.append(Comparison("dice", MEAN, *pair("scores", "mean_dice", None)))
-    segmentation.append(Comparison("phi", ALL_RATERS, *pair("scores", "phi", None)))
-    detection = [Comparison(name, r, *pair(DETECTION, column, r))
-                 for name, column in DETECTION_METRICS.items() for r in (*raters, MEAN)]
+    segmentation, detection = [], []
+    for pair in pairs:
+        segmentation += [compared(pair, "dice", r, SEGMENTATION, "dice", r) for r in raters]
+        segmentation.append(compared(pair, "dice", MEAN, "scores", "mean_dice", None))
+        segmentation.append(compared(pair, "phi", ALL_RATERS, "scores", "phi", None))
+        segmentation += [compared(pair, name, MEAN, SEGMENTATION, column, MEAN) for name, column in SURFACE_METRICS.items()]
+        detection += [compared(pair, name, r, DETECTION, column, r)
+                      for name, column in DETECTION_METRICS.items() for r in (*raters, MEAN)]
     return family_tests(SEGMENTATION, segmentation, fdr) + family_tests(DETECTION, detection, fdr)

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import EvalConfig
-from ..evaluation.evaluate import evaluate_inputs, find_inputs
+from ..evaluation.evaluate import evaluate_inputs
+from ..evaluation.inputs import find_inputs
 from ..evaluation.results import STATS_FILE, Results, to_csv, write_results
-from ..evaluation.stats import PairedTest, compare_algorithms
+from ..evaluation.stats import PairedTest, algorithm_pairs, compare_algorithms
 from ..io.atomic import write_bytes, write_text
 from ..io.lock import folder_lock
 from ..report.evaluation import render_evaluation
@@ -22,20 +23,24 @@ from ..report.evaluation import render_evaluation
 
 def write_evaluation(manifest: str | Path, predictions: Mapping[str, str | Path], out: str | Path,
                      split: str = "test", config: EvalConfig = EvalConfig(),
-                     workers: int | None = None) -> Results:
+                     workers: int | None = None, labels: Mapping[str, int] | None = None,
+                     reference: str | None = None) -> Results:
     """Evaluate a split and write every result file into ``out``.
 
-    The statistics compare the first two algorithms (none with a single algorithm).
+    Args:
+        predictions: algorithm -> prediction folder, in the order of the tables and figures.
+        labels: algorithm -> the label value that is tumour in its multi-class masks (``--label``).
+        reference: compare every algorithm with this one; default: every pair of algorithms.
+            No test with a single algorithm.
 
     Raises:
-        InputError: see ``evaluation.evaluate.find_inputs`` and ``evaluate_inputs``.
+        InputError: see ``evaluation.inputs.find_inputs``, ``evaluation.evaluate.evaluate_inputs``
+            and ``evaluation.stats.algorithm_pairs``.
     """
-    inputs = find_inputs(manifest, predictions, split)
+    pairs = algorithm_pairs(list(predictions), reference)
+    inputs = find_inputs(manifest, predictions, split, labels)
     results = evaluate_inputs(inputs, config, workers)
-    algorithms = results.info.algorithms
-    tests: tuple[PairedTest, ...] = ()
-    if len(algorithms) >= 2:
-        tests = compare_algorithms(results, algorithms[0], algorithms[1])
+    tests = compare_algorithms(results, pairs)
     files = {STATS_FILE: to_csv(tests, PairedTest), **render_evaluation(results, tests, inputs)}
     with folder_lock(out):
         write_results(results, out)

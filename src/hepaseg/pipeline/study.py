@@ -28,6 +28,7 @@ from typing import Any
 from ..config import Config
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
+from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
 from ..io.atomic import write_json
 from ..io.lock import folder_lock
 
@@ -203,7 +204,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                                    workers=workers)
         return {"cases": len(results.info.cases)}
 
-    evaluate_fp = _hash(predict_fp, cfg["evaluate"])
+    evaluate_fp = _hash(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
     stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
 
     def do_report() -> dict[str, Any]:

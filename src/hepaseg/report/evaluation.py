@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..evaluation.evaluate import EvaluationInputs
+from ..evaluation.inputs import EvaluationInputs
 from ..evaluation.results import Results
 from ..evaluation.stats import PairedTest
-from .figures import overlay_figure, recall_by_size_figure, segmentation_figure
+from .figures import (
+    lesion_dice_figure,
+    overlay_figure,
+    recall_by_size_figure,
+    segmentation_figure,
+    surface_figure,
+)
 from .overlays import OverlayPanel, load_panel, select_cases
 from .tables import table1, table2
 
 FIGURES = {
     "segmentation.png": "Figure 2: segmentation per case",
+    "surface.png": "Surface distances per case",
     "recall_by_size.png": "Detection recall by lesion size",
+    "lesion_dice.png": "Lesion-level agreement: Dice per correspondence",
     "overlays.png": "Figure 3: example slices",
 }
 
@@ -31,7 +39,9 @@ def render_evaluation(results: Results, tests: Sequence[PairedTest], inputs: Eva
         files[f"{table.name}.md"] = table.markdown()
         files[f"{table.name}.csv"] = table.csv()
     files["segmentation.png"] = segmentation_figure(results)
+    files["surface.png"] = surface_figure(results)
     files["recall_by_size.png"] = recall_by_size_figure(results)
+    files["lesion_dice.png"] = lesion_dice_figure(results)
     files["overlays.png"] = overlay_figure(_overlay_panels(results, inputs), info.raters, info.algorithms)
     return files
 

@@ -4,6 +4,9 @@
   Dice; phi with the rater-level line (1 - alpha = 0.9).
 - ``recall_by_size_figure``: detection recall by reference lesion volume, pooled over cases and
   raters (inter-rater: over rater pairs).
+- ``surface_figure``: ASSD and HD95 per case (mean over raters), a box per algorithm and the raters.
+- ``lesion_dice_figure``: the Dice of each matched (true-positive) lesion correspondence, a box per
+  algorithm and the raters.
 - ``overlay_figure``: Fig. 3 - example slices, rater contours (top row) and algorithm contours
   (bottom row) over the image.
 """
@@ -96,7 +99,7 @@ def recall_by_size(results: Results, algorithm: str) -> tuple[np.ndarray, np.nda
 
 def recall_by_size_figure(results: Results) -> bytes:
     """Grouped bars: recall per lesion-volume bin for each algorithm and the raters (inter-rater)."""
-    groups = [*results.info.algorithms, INTER_RATER]
+    groups = _groups(results)
     counts = {g: recall_by_size(results, g) for g in groups}
     used = np.flatnonzero(sum(total for _, total in counts.values()) > 0)
     labels = _size_bin_labels()
@@ -123,6 +126,61 @@ def recall_by_size_figure(results: Results) -> bytes:
                  fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _groups(results: Results) -> list[str]:
+    """The algorithms in order, then the raters against each other."""
+    return [*results.info.algorithms, INTER_RATER]
+
+
+def _boxes(ax, groups: Sequence[str], values: Sequence[np.ndarray], ylabel: str) -> None:
+    """One box per group (colour per algorithm, grey for the raters) with its n under the name."""
+    data = [v[~np.isnan(v)] for v in values]
+    positions = [i for i, d in enumerate(data) if d.size]
+    if positions:
+        boxes = ax.boxplot([data[i] for i in positions], positions=positions, widths=0.6, patch_artist=True,
+                           medianprops={"color": "black"})
+        for box, i in zip(boxes["boxes"], positions):
+            box.set_facecolor("0.75" if groups[i] == INTER_RATER else _colour(i))
+            box.set_alpha(0.7)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([f"{'raters (Ri,Rj)' if g == INTER_RATER else g}\nn={d.size}" for g, d in zip(groups, data)],
+                       fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def surface_figure(results: Results) -> bytes:
+    """ASSD and HD95 (mm) per case, as the mean over raters, one box per algorithm and the raters."""
+    groups = _groups(results)
+    fig = Figure(figsize=(max(6.0, 1.4 * len(groups) + 3.0), 4.0), layout="constrained")
+    for ax, field, title in zip(fig.subplots(1, 2), ("assd_mm", "hd95_mm"), ("ASSD", "HD95")):
+        _boxes(ax, groups, [results.values("segmentation", field, g, MEAN) for g in groups], f"{title} (mm)")
+        ax.set_title(f"{title} per case (mean over raters; n: cases with a value)", fontsize=9)
+    return _png(fig)
+
+
+def lesion_dice(results: Results, group: str) -> np.ndarray:
+    """Dice of every true-positive correspondence of ``group`` (an algorithm or ``inter-rater``), pooled over
+    cases and raters (rater pairs)."""
+    return np.array([row.dice for row in results.correspondences if row.algorithm == group and row.kind == "tp"],
+                    dtype=np.float64)
+
+
+def lesion_dice_figure(results: Results) -> bytes:
+    """Distribution of the per-correspondence Dice (matched lesions only), one box per algorithm and the raters."""
+    groups = _groups(results)
+    fig = Figure(figsize=(max(6.0, 1.2 * len(groups) + 2.0), 4.0), layout="constrained")
+    ax = fig.subplots()
+    _boxes(ax, groups, [lesion_dice(results, g) for g in groups], "Dice of the correspondence")
+    threshold = results.info.config.detection_dice_threshold
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"detection threshold ({threshold:g})")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Dice per matched lesion correspondence\n(n: correspondences, pooled over cases and raters)",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
 
 

@@ -30,20 +30,21 @@ def build_report(folder: str | Path, sections: Sequence[Section] = ()) -> str:
     built = [Section("Summary", text_html(summary_paragraphs(results, tests)))]
     t1, t2 = table1(results, tests), table2(results, tests)
     built.append(Section("Segmentation (Table 1)", table_html(t1.header, t1.rows, t1.caption)))
-    built += _figure(root, "segmentation.png")
+    built += _figure(root, "segmentation.png") + _figure(root, "surface.png")
     built.append(Section("Detection (Table 2)", table_html(t2.header, t2.rows, t2.caption)))
-    built += _figure(root, "recall_by_size.png")
+    built += _figure(root, "recall_by_size.png") + _figure(root, "lesion_dice.png")
     built += _figure(root, "overlays.png")
     built.append(Section("Paired tests", table_html(
-        ("family", "metric", "rater", "statistic", "p", "adjusted p", "significant", "n"),
-        [(t.family, t.metric, t.rater, f"{t.statistic:g}", f"{t.p:.4g}", f"{t.p_adjusted:.4g}",
+        ("family", "metric", "rater", "first", "second", "statistic", "p", "adjusted p", "significant", "n"),
+        [(t.family, t.metric, t.rater, t.first, t.second, f"{t.statistic:g}", f"{t.p:.4g}", f"{t.p_adjusted:.4g}",
           "yes" if t.significant else "no", str(t.n)) for t in tests],
-        "Wilcoxon signed-rank (two-sided) on per-case pairs of the first two algorithms; "
-        "Benjamini-Hochberg within each family.")))
+        "Wilcoxon signed-rank (two-sided) on per-case pairs of each pair of algorithms; "
+        "Benjamini-Hochberg within each family, over all its metrics, raters and pairs.")))
     info = results.info
     built.append(Section("Run", text_html([
         f"Manifest {info.manifest}, split '{info.split}', {len(info.cases)} cases: {', '.join(info.cases)}.",
-        "Predictions: " + "; ".join(f"{a} = {p}" for a, p in info.predictions.items()) + ".",
+        "Predictions: " + "; ".join(f"{a} = {p}" + (f" (label {info.labels[a]})" if a in info.labels else "")
+                                    for a, p in info.predictions.items()) + ".",
         f"Settings: {info.config}.",
     ])))
     return render_page(f"Evaluation: {', '.join(info.algorithms)} vs {', '.join(info.raters)}",

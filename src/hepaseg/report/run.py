@@ -83,7 +83,7 @@ def _num(value: Any) -> str:
 
 
 def headline(evaluation: str | Path) -> str:
-    """A plain-text table: mean Dice vs the raters, phi, detection F1 per algorithm and the raters,
+    """A plain-text table: mean Dice vs the raters, phi, ASSD, detection F1 per algorithm and the raters,
     and which of the first two algorithms is better in mean Dice."""
     results = read_results(evaluation)
     algorithms = list(results.info.algorithms)
@@ -98,6 +98,8 @@ def headline(evaluation: str | Path) -> str:
     lines.append(row("mean Dice vs raters", [stat(results.values("scores", "mean_dice", a)) for a in algorithms]
                      + [stat(results.values("segmentation", "dice", INTER_RATER, MEAN))]))
     lines.append(row("phi", [stat(results.values("scores", "phi", a)) for a in algorithms] + ["(0.9 by design)"]))
+    lines.append(row("ASSD vs raters (mm)", [stat(results.values("segmentation", "assd_mm", a, MEAN)) for a in algorithms]
+                     + [stat(results.values("segmentation", "assd_mm", INTER_RATER, MEAN))]))
     lines.append(row("detection F1", [stat(results.values("detection", "f1", a, MEAN)) for a in algorithms]
                      + [stat(results.values("detection", "f1", INTER_RATER, MEAN))]))
     if len(algorithms) >= 2:
