@@ -41,8 +41,9 @@ def _run_evaluate(args) -> None:
         raise InputError("--pred", "an algorithm name is given twice")
     if len(labels) != len(args.label):
         raise InputError("--label", "an algorithm name is given twice")
-    results = write_evaluation(args.manifest, predictions, args.out, args.split, resolve_config(args.preset, args.config).evaluate,
-                               args.workers, labels, args.reference)
+    config = resolve_config(args.preset, args.config).evaluate
+    results = write_evaluation(args.manifest, predictions, args.out, args.split, config, args.workers, labels,
+                               args.reference)
     info = results.info
     print(f"evaluated {len(info.cases)} cases x {len(info.algorithms)} algorithms against "
           f"{', '.join(info.raters)}; results in {args.out}")
