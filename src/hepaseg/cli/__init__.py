@@ -1,7 +1,7 @@
 """The ``hepaseg`` command: parse arguments, call one library function, print.
 
 Each subcommand has an ``add_<name>`` function (in ``data_commands``, ``model_commands``,
-``study_commands``) that builds its parser (with an example in the help text) and sets ``func`` to
+``study_commands``, ``rating_commands``) that builds its parser (with an example in the help text) and sets ``func`` to
 a small runner, which returns the exit code (None: 0). Bad input raises ``InputError``; ``main``
 turns it into one line on stderr and exit code 2 (``--debug`` shows the traceback).
 """
@@ -14,13 +14,13 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import InputError
-from . import data_commands, model_commands, study_commands
+from . import data_commands, model_commands, rating_commands, study_commands
 from .common import EXIT_BAD_INPUT, formatter
 
 _COMMANDS = (data_commands.add_synth, data_commands.add_manifest, data_commands.add_check,
              data_commands.add_preprocess, model_commands.add_train, study_commands.add_evaluate,
              study_commands.add_report, model_commands.add_predict, model_commands.add_select,
-             study_commands.add_study)
+             study_commands.add_study, rating_commands.add_rate)
 
 
 def build_parser() -> argparse.ArgumentParser:
