@@ -1,69 +1,17 @@
-"""Fixtures of the rating tests: a synthetic cohort, a study folder, rating folders, a live server.
-
-The study folder is made by hand rather than by ``hepaseg study`` (which trains for a minute): its
-``preds/<algorithm>/`` hold, per test and unlabeled case, the hidden true tumour mask (the first
-algorithm) and that mask eroded by one voxel (the second), so every contour is known.
-"""
+"""Fixtures of the rating tests: a live server (the study and rating folders are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 SERVER_LIFETIME_S = 120  # a test server stops by itself after this long ...
 SERVER_MAX_REQUESTS = 5000  # ... or after this many requests
-
-
-def make_study(manifest: Path, folder: Path, algorithms: Sequence[str] = ("A1", "A2")) -> Path:
-    """A study folder with the predictions described in the module docstring; returns it."""
-    from scipy import ndimage
-
-    from hepaseg.data.manifest import load_manifest
-    from hepaseg.io.volumes import read_volume, write_volume
-
-    dataset = load_manifest(manifest)
-    for case in dataset.cases:
-        if case.split not in ("test", "unlabeled"):
-            continue
-        truth = read_volume(case.image.parent / "tumor_truth.nii.gz")
-        masks = (truth.array != 0, ndimage.binary_erosion(truth.array != 0))
-        for algorithm, mask in zip(algorithms, masks):
-            write_volume(mask.astype(np.uint8), truth.affine, folder / "preds" / algorithm / f"{case.id}.nii.gz")
-    (folder / "eval").mkdir(parents=True)
-    (folder / "eval" / "evaluation.json").write_text(json.dumps({"manifest": str(manifest)}))
-    return folder
-
-
-@pytest.fixture(scope="session")
-def cohort(tmp_path_factory) -> Path:
-    """The small synthetic cohort (seed 3): 2 test cases and 1 unlabeled case to rate."""
-    from hepaseg.synth import write_cohort
-
-    return write_cohort(tmp_path_factory.mktemp("cohort"), seed=3, small=True, workers=1, progress=False)
-
-
-@pytest.fixture(scope="session")
-def study(cohort, tmp_path_factory) -> Path:
-    return make_study(cohort, tmp_path_factory.mktemp("study") / "study")
-
-
-@pytest.fixture
-def rating(study, tmp_path):
-    """``rating(raters=("R3",), **init_rating options)``: a new rating folder from ``study``;
-    returns ``InitResult``."""
-    from hepaseg.rating import init_rating
-
-    def make(raters: Sequence[str] = ("R3",), **options):
-        return init_rating(study, tmp_path / f"rating-{len(list(tmp_path.iterdir()))}", raters, **options)
-
-    return make
 
 
 @contextlib.contextmanager

@@ -8,14 +8,14 @@ import httpx
 
 from hepaseg.rating import init_rating
 
-from .conftest import make_study
+from ..conftest import make_study
 from .test_app import put, sign_in
 
 ALGORITHMS = ("multimodel_selection_alpha", "singlerun_training_beta")
 
 
-def test_no_response_reveals_the_algorithm(cohort, tmp_path, serve):
-    study = make_study(cohort, tmp_path / "hidden_study_folder", ALGORITHMS)
+def test_no_response_reveals_the_algorithm(rating_cohort, tmp_path, serve):
+    study = make_study(rating_cohort, tmp_path / "hidden_study_folder", ALGORITHMS)
     init = init_rating(study, tmp_path / "rating_folder_gamma", ["R3"], seed=4)
     secrets = [*ALGORITHMS, "hidden_study_folder", "rating_folder_gamma", "preds", ".nii", "0000.bin",
                "algorithm", "contour_id", str(tmp_path)]

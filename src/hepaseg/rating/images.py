@@ -5,8 +5,9 @@ Conventions:
   ``MARGIN_VOXELS`` in-plane and ``MARGIN_SLICES`` slices, and stored as a stack of axial slices
   ``(slice, row, column)``, C order: rows anterior first, columns patient's right first (the
   radiological view, as in ``report.overlays``); slice 0 is the most inferior.
-- The image is ``uint16`` little-endian: its 0.5-99.5th percentiles inside the liver mapped to
-  0 ... ``IMAGE_MAX`` (clipped), so the viewer's window/level works on one fixed range.
+- The image is ``uint16`` little-endian: from the crop's 0.5th percentile to the 99.5th percentile
+  inside the liver mapped to 0 ... ``IMAGE_MAX`` (clipped), so the viewer's window/level works on
+  one fixed range and the default window shows the liver and its surroundings.
 - A contour is its binary mask on the same crop, bit-packed (``numpy.packbits``, most significant
   bit first). Every contour of a case has exactly the same byte length, whatever the algorithm.
 - ``lesion_slices``: for the ``MAX_LESIONS`` largest connected lesions of a contour (26-connected,
@@ -67,8 +68,8 @@ def image_stack(image: Volume, liver: Volume, frame: Frame) -> NDArray[np.uint16
     """The case's image as the viewer's uint16 stack (see the module docstring)."""
     pixels = frame.stack(np.asarray(image.array, dtype=np.float32))
     inside = frame.stack(np.asarray(liver.array) != 0)
-    sample = pixels[inside] if inside.any() else pixels
-    lo, hi = np.percentile(sample, [0.5, 99.5])
+    lo = np.percentile(pixels, 0.5)
+    hi = np.percentile(pixels[inside] if inside.any() else pixels, 99.5)
     scaled = (pixels - lo) / max(float(hi - lo), 1e-6) * IMAGE_MAX
     return np.clip(np.rint(scaled), 0, IMAGE_MAX).astype("<u2")
 
