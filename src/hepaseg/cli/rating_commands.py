@@ -13,6 +13,13 @@ def _names(values: list[str]) -> list[str]:
     return [name for value in values for name in value.split(",") if name]
 
 
+def _folder_step(sub, name: str, help_text: str, example: str):
+    """A step that works on a rating folder: its parser, with the positional ``folder``."""
+    p = subparser(sub, name, help_text, example)
+    p.add_argument("folder", type=Path, help="rating folder of 'hepaseg rate init'")
+    return p
+
+
 def add_rate(sub) -> None:
     p = subparser(sub, "rate", "The blinded expert rating of the automatic contours (the paper's Fig. 4): "
                   "prepare, serve the web app, simulate a rater on a synthetic cohort, export.",
@@ -50,10 +57,9 @@ def _run_init(args) -> None:
 
 
 def add_serve(sub) -> None:
-    p = subparser(sub, "serve", "Serve the rating web app and print one sign-in link per rater. Binds "
+    p = _folder_step(sub, "serve", "Serve the rating web app and print one sign-in link per rater. Binds "
                   "127.0.0.1 unless --host says otherwise (then it warns: see docs/rating.md).",
                   "hepaseg rate serve rating/ --host 127.0.0.1 --port 8000")
-    p.add_argument("folder", type=Path, help="rating folder of 'hepaseg rate init'")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
@@ -68,10 +74,9 @@ def _run_serve(args) -> None:
 
 
 def add_simulate(sub) -> None:
-    p = subparser(sub, "simulate", "SIMULATED rater for a synthetic cohort: rate every contour from its Dice with "
+    p = _folder_step(sub, "simulate", "SIMULATED rater for a synthetic cohort: rate every contour from its Dice with "
                   "the hidden true tumour mask plus rater noise (labelled as simulated in every output).",
                   "hepaseg rate simulate rating/ --seed 0")
-    p.add_argument("folder", type=Path, help="rating folder of 'hepaseg rate init'")
     p.add_argument("--raters", nargs="+", default=None, help="which raters to simulate (default: all)")
     p.add_argument("--seed", type=int, default=0, help="the simulated rater's seed (default 0)")
     p.add_argument("--noise", type=float, default=None, help="SD of the rating noise (default 0.5)")
@@ -89,10 +94,9 @@ def _run_simulate(args) -> None:
 
 
 def add_export(sub) -> None:
-    p = subparser(sub, "export", "Export the ratings: ratings.csv, summary (mean / median / share 4-5 per "
+    p = _folder_step(sub, "export", "Export the ratings: ratings.csv, summary (mean / median / share 4-5 per "
                   "algorithm, by image quality), Fig. 4 (rating.png) and the Wilcoxon test of paired ratings.",
                   "hepaseg rate export rating/ -o rating/results/")
-    p.add_argument("folder", type=Path, help="rating folder of 'hepaseg rate init'")
     p.add_argument("-o", "--out", type=Path, default=None, help="results folder (default FOLDER/results)")
     p.set_defaults(func=_run_export)
 

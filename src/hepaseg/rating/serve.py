@@ -26,6 +26,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_warning(host: str) -> str | None:
+    """The warning for an address other than loopback (None for loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"warning: serving on {host}, reachable from the network: anyone who can reach it sees the "
+            "sign-in page. Use it only inside a trusted network, behind a TLS reverse proxy (docs/rating.md).")
+
+
 def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
     """The Host names the app answers to: loopback names, the bound address (unless a wildcard) and ``extra``."""
     names = ["127.0.0.1", "localhost", *extra]
@@ -51,10 +59,9 @@ def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 8000, extra_h
 
     folder = Path(folder)
     store = open_store(folder)
-    if not is_loopback(host):
-        print(f"warning: serving on {host}, reachable from the network: anyone who can reach it sees the "
-              "sign-in page. Use it only inside a trusted network, behind a TLS reverse proxy "
-              "(docs/rating.md).", file=sys.stderr)
+    warning = bind_warning(host)
+    if warning:
+        print(warning, file=sys.stderr)
     links = sign_in_links(folder, host, port)
     for rater in store.raters():
         log(f"{rater}: {links.get(rater, f'http://{host}:{port}/signin (token as handed out by rate init)')}")
