@@ -84,8 +84,11 @@ def simulate_ratings(folder: str | Path, seed: int = 0, noise: float = DEFAULT_N
     by_case: dict[str, list] = {}
     for contour in store.contours():
         by_case.setdefault(contour.case, []).append(contour)
+    known_cases = {c.id: c for c in dataset.cases}
     for case_id, contours in by_case.items():
-        case = dataset.case(case_id)
+        if case_id not in known_cases:
+            raise InputError(meta["manifest"], f"case {case_id} of the rating folder is not in this manifest")
+        case = known_cases[case_id]
         image, liver, frame = images.read_case(case.image, case.liver)
         truth = images.mask_stack(read_volume(_truth_path(case)), image, frame)
         for contour in contours:

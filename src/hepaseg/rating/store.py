@@ -157,15 +157,16 @@ class Store:
             file, info = con.execute("SELECT image_file, info FROM cases WHERE id = ?", (case_id,)).fetchone()
         return file, json.loads(info)
 
-    def contour(self, contour_id: int) -> Contour:
+    def contours(self, contour_id: int | None = None) -> list[Contour]:
+        """Every contour (or the one with ``contour_id``), by id."""
+        query = "SELECT * FROM contours" + (" WHERE id = ?" if contour_id is not None else "") + " ORDER BY id"
         with self.connect() as con:
-            row = con.execute("SELECT * FROM contours WHERE id = ?", (contour_id,)).fetchone()
-        return Contour(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])))
+            rows = con.execute(query, () if contour_id is None else (contour_id,)).fetchall()
+        return [Contour(r[0], r[1], r[2], r[3], tuple(json.loads(r[4]))) for r in rows]
 
-    def contours(self) -> list[Contour]:
-        with self.connect() as con:
-            ids = [r[0] for r in con.execute("SELECT id FROM contours ORDER BY id")]
-        return [self.contour(i) for i in ids]
+    def contour(self, contour_id: int) -> Contour:
+        (found,) = self.contours(contour_id)
+        return found
 
     def items(self, rater: str | None = None) -> list[RatedItem]:
         """The items of one rater (or of all), in the order shown, with their ratings."""
