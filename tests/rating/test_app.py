@@ -4,6 +4,7 @@ the CSRF and origin checks, another rater's items, bad values, unknown items and
 from __future__ import annotations
 
 import http.client
+import re
 import sqlite3
 from urllib.parse import urlsplit
 
@@ -64,8 +65,12 @@ def test_every_route_but_sign_in_needs_a_session(rating, serve):
         assert httpx.put(url + "/api/r/R3/items/0", json={"rating": 3}).status_code == 401
         forged = httpx.Client(base_url=url, cookies={"hepaseg_session": "forged"})
         assert forged.get("/api/state").status_code == 401
-        assert httpx.get(url + "/signin").status_code == 200
         assert httpx.get(url + "/static/viewer.js").status_code == 200
+        signin = httpx.get(url + "/signin")
+        assert signin.status_code == 200 and "default-src 'none'" in signin.headers["content-security-policy"]
+        pages = signin.text + sign_in(url, init.tokens["R3"])[0].get("/").text
+        links = re.findall(r'(?:src|href)="([^"]*)"', pages)
+        assert len(links) == 6 and all(link.startswith(("/static/", "data:")) for link in links)  # nothing external
     assert stored(init.folder) == []
 
 

@@ -14,6 +14,7 @@ import httpx
 from hepaseg.rating.serve import allowed_hosts, bind_warning, is_loopback, sign_in_links
 
 START_TIMEOUT_S = 30
+LIFETIME_S = 90  # coreutils' timeout stops the server by itself, should the test not
 
 
 def test_loopback_and_the_warning():
@@ -42,7 +43,9 @@ def _free_port() -> int:
 def test_the_command_prints_links_and_serves_on_localhost(rating):
     init = rating(("R3",))
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "hepaseg", "rate", "serve", str(init.folder), "--port", str(port)],
+    command = ["timeout", str(LIFETIME_S), sys.executable, "-m", "hepaseg", "rate", "serve", str(init.folder),
+               "--port", str(port)]
+    process = subprocess.Popen(command,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     err = ""
     try:
