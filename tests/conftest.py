@@ -3,7 +3,9 @@
 - torch on one thread (autouse, for every test and every fixture, wherever torch is installed);
 - ``phantom_cache``: tiny synthetic prepared-case caches for the training and selection tests;
 - ``write_dicom_series``: a pydicom-written axial DICOM series;
-- ``tiny_evaluation``: a tiny dataset with two algorithms' predictions, evaluated and reported once.
+- ``tiny_evaluation``: a tiny dataset with two algorithms' predictions, evaluated and reported once;
+- ``rating_cohort``, ``rating_study``, ``rating``: a small synthetic cohort, a hand-made study folder
+  on it (``make_study``), and new rating folders (``hepaseg rate init``) from it.
 
 A phantom case is a bright ellipsoid "liver" (1.0) in a darker body (0.2) with a few dark spheres
 "tumours" (0.3) inside it, plus Gaussian noise; arrays are (x, y, z) on a 2 x 2 x 3 mm grid.
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +179,55 @@ def tiny_evaluation(tmp_path_factory) -> tuple[Path, Path]:
     assert code == 0
     assert main(["report", str(out), "-o", str(out / "report.html")]) == 0
     return root, out
+
+
+# --- the expert rating ---------------------------------------------------------------------------
+
+
+def make_study(manifest: Path, folder: Path, algorithms: Sequence[str] = ("A1", "A2")) -> Path:
+    """A study folder made by hand rather than by ``hepaseg study`` (which trains for a minute): its
+    ``preds/<algorithm>/`` hold, per test and unlabeled case of ``manifest``, the hidden true tumour
+    mask (the first algorithm) and that mask eroded by one voxel (the second), so every contour is
+    known; ``eval/evaluation.json`` names the manifest. Returns ``folder``."""
+    from scipy import ndimage
+
+    from hepaseg.data.manifest import load_manifest
+    from hepaseg.io.volumes import read_volume, write_volume
+
+    dataset = load_manifest(manifest)
+    for case in dataset.cases:
+        if case.split not in ("test", "unlabeled"):
+            continue
+        truth = read_volume(case.image.parent / "tumor_truth.nii.gz")
+        masks = (truth.array != 0, ndimage.binary_erosion(truth.array != 0))
+        for algorithm, mask in zip(algorithms, masks):
+            write_volume(mask.astype(np.uint8), truth.affine, folder / "preds" / algorithm / f"{case.id}.nii.gz")
+    (folder / "eval").mkdir(parents=True)
+    (folder / "eval" / "evaluation.json").write_text(json.dumps({"manifest": str(manifest)}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rating_cohort(tmp_path_factory) -> Path:
+    """The small synthetic cohort (seed 3): 2 test cases and 1 unlabeled case to rate."""
+    from hepaseg.synth import write_cohort
+
+    return write_cohort(tmp_path_factory.mktemp("cohort"), seed=3, small=True, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def rating_study(rating_cohort, tmp_path_factory) -> Path:
+    """``make_study`` on ``rating_cohort`` with algorithms A1 (the truth) and A2 (the truth eroded)."""
+    return make_study(rating_cohort, tmp_path_factory.mktemp("study") / "study")
+
+
+@pytest.fixture
+def rating(rating_study, tmp_path):
+    """``rating(raters=("R3",), **init_rating options)``: a new rating folder from ``rating_study``;
+    returns ``InitResult``."""
+    from hepaseg.rating import init_rating
+
+    def make(raters: Sequence[str] = ("R3",), **options):
+        return init_rating(rating_study, tmp_path / f"rating-{len(list(tmp_path.iterdir()))}", raters, **options)
+
+    return make

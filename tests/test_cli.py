@@ -6,9 +6,18 @@ from __future__ import annotations
 from hepaseg.cli import build_parser
 
 
+def _subcommands(parser, prefix: str = "hepaseg"):
+    """(full command name, parser) of every subcommand, nested ones (``hepaseg rate init``) too."""
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, subparser in action.choices.items():
+                yield f"{prefix} {name}", subparser
+                yield from _subcommands(subparser, f"{prefix} {name}")
+
+
 def test_cli_help_shows_examples(capsys):
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, subparser in sub.choices.items():
+    commands = dict(_subcommands(build_parser()))
+    assert "hepaseg rate init" in commands and "hepaseg study" in commands
+    for name, subparser in commands.items():
         assert "example:" in subparser.format_help(), name
-        assert f"hepaseg {name}" in subparser.format_help(), name
+        assert name in subparser.format_help(), name

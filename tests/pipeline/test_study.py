@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hepaseg.cli import main
 from hepaseg.config import InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
 from hepaseg.errors import InputError
 from hepaseg.evaluation.results import read_results
+from hepaseg.pipeline.demo import DEMO_RATER, demo_rating, rating_lines
 from hepaseg.pipeline.study import STATE, run_study
 from hepaseg.report.run import headline
 from hepaseg.synth import write_cohort
@@ -133,3 +135,22 @@ def test_cli_study_with_a_config_file(cohort, tmp_path, capsys):
     assert main(["study", str(cohort), "-o", str(tmp_path / "t"), "--config", str(bad)]) == 2
     assert "unknown field(s) depth" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_demo_rating_step_takes_seconds_and_the_resumed_report_shows_it(study, cohort):
+    """``make demo``'s rating step on the tiny study: the SIMULATED rater rates every contour, and the
+    next resumed run writes the report again (only the report) with the rating section."""
+    out, _ = study
+    started = time.perf_counter()
+    summary = demo_rating(out, seed=0)
+    assert time.perf_counter() - started < 20
+    rated = [c for c in json.loads(cohort.read_text())["cases"] if c["split"] in ("test", "unlabeled")]
+    assert summary["complete"] and summary["rated"] == summary["items"] == 2 * len(rated)
+    assert summary["simulated"] and summary["raters"] == [DEMO_RATER]
+    again = run_study(cohort, out, _tiny_config(), resume=True, device="cpu", workers=1, progress=False,
+                      log=lambda s: None)
+    assert "report" in again.stage_seconds and {"preprocess", "a2", "a1", "predict"} <= set(again.skipped)
+    page = again.report.read_text()
+    assert "Expert rating (Fig. 4): SIMULATED rater, not a radiologist" in page
+    assert demo_rating(out, seed=0)["per_algorithm"] == summary["per_algorithm"]  # resumed: the same ratings
+    assert any(line.startswith("expert rating (Fig. 4) by SIMULATED rater") for line in rating_lines(summary))

@@ -54,13 +54,15 @@ def add_report(sub) -> None:
                    "evaluation folder.", "hepaseg report eval/ -o eval/report.html")
     p.add_argument("folder", type=Path, help="output folder of 'hepaseg evaluate'")
     p.add_argument("-o", "--out", type=Path, default=None, help="HTML file (default FOLDER/report.html)")
+    p.add_argument("--rating", type=Path, default=None,
+                   help="results of 'hepaseg rate export' (default: FOLDER/../rating/results if present)")
     p.set_defaults(func=_run_report)
 
 
 def _run_report(args) -> None:
     from ..report.page import write_report
 
-    print(f"wrote {write_report(args.folder, args.out or args.folder / 'report.html')}")
+    print(f"wrote {write_report(args.folder, args.out or args.folder / 'report.html', rating=args.rating)}")
 
 
 def add_study(sub) -> None:

@@ -1,4 +1,5 @@
-"""``make demo``: a small synthetic cohort and the whole study with the demo preset, on the CPU.
+"""``make demo``: a small synthetic cohort and the whole study with the demo preset, on the CPU, then
+the blinded expert rating (Fig. 4) by a SIMULATED rater, which the report shows as such.
 
 Usage: ``python -m hepaseg.pipeline.demo [--out demo] [--seed 0]``. Re-running continues where it stopped
 (the cohort is kept, the study resumes); delete the folder to start afresh.
@@ -13,9 +14,14 @@ from pathlib import Path
 
 from ..config import demo_config
 from ..errors import InputError
+from ..rating import export_ratings, init_rating, simulate_ratings
+from ..rating.prepare import open_store
+from ..rating.store import DB_FILE
 from ..report.run import headline
 from ..synth import CohortSpec, write_cohort
 from .study import run_study
+
+DEMO_RATER = "R3-simulated"
 
 
 def demo_spec() -> CohortSpec:
@@ -26,6 +32,28 @@ def demo_spec() -> CohortSpec:
     """
     return CohortSpec(name="hepaseg-demo", n_train=24, n_val=6, n_test=19, n_unlabeled=2,
                       inplane_mm=(1.5, 1.76), slice_mm=(3.0, 5.0), slices=(40, 60), matrix_max=256)
+
+
+def demo_rating(study: Path, seed: int = 0) -> dict:
+    """The expert rating of a finished study's contours by the SIMULATED rater ``DEMO_RATER``:
+    ``rate init`` into ``<study>/rating`` (once), ``rate simulate`` (unless complete), ``rate export``
+    into ``<study>/rating/results``; returns the export's summary. Takes seconds."""
+    folder = study / "rating"
+    if not (folder / DB_FILE).is_file():
+        init_rating(study, folder, [DEMO_RATER], seed=seed)
+    if not all(item.complete for item in open_store(folder).items()):
+        simulate_ratings(folder, seed=seed)
+    return export_ratings(folder, folder / "results").summary
+
+
+def rating_lines(summary: dict) -> list[str]:
+    """The rating's headline: per algorithm mean, median and share rated 4-5, labelled simulated."""
+    who = "SIMULATED rater " if summary["simulated"] else "rater "
+    lines = [f"expert rating (Fig. 4) by {who}{', '.join(summary['raters'])}, {summary['rated']} contours:"]
+    for algorithm, d in summary["per_algorithm"].items():
+        lines.append(f"  {algorithm}: mean {d['mean']:.2f}, median {d['median']:g}, "
+                     f"rated 4-5: {d['share_4_5'] * 100:.0f} %")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"writing the synthetic demo cohort to {manifest.parent}")
             write_cohort(manifest.parent, seed=args.seed, spec=demo_spec())
         result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu")
+        print("[rating] the blinded expert rating by a SIMULATED rater")
+        summary = demo_rating(result.folder, seed=args.seed)
+        result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu")  # report
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print()
     print(headline(result.evaluation))
+    print("\n".join(rating_lines(summary)))
     print()
     print(f"report: {result.report.resolve()}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s")

@@ -7,7 +7,9 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
 3. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 4. ``predict``: both models on the test and unlabeled cases -> ``<out>/preds/{A1,A2}``.
 5. ``evaluate``: against every rater on the test split -> ``<out>/eval``.
-6. ``report``: ``<out>/report.html`` with the evaluation and a section on the run itself.
+6. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
+   ``<out>/rating/results`` holds an exported expert rating (``hepaseg rate``), its section: a new
+   export changes this stage's fingerprint, so ``--resume`` then writes the report again.
 
 A finished stage whose fingerprint is unchanged is skipped on ``--resume``; a changed input or
 configuration changes the fingerprint of that stage and of every stage after it, so exactly those
@@ -212,7 +214,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         return {"report": str(report)}
 
     timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
-    stage("report", _hash(evaluate_fp, timings), do_report)
+    stage("report", _hash(evaluate_fp, timings, _rating_fingerprint(evaluation)), do_report)
     return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
 
 
@@ -235,6 +237,15 @@ def a2_seed(config: Config) -> int:
     """A2's seed: the first one after A1's seeds, so that A2 is an independent draw and not one of
     the runs A1 chooses from (with one of A1's seeds, A1 would contain A2 bit for bit on the CPU)."""
     return config.select.first_seed + config.select.runs
+
+
+def _rating_fingerprint(evaluation: Path) -> str | None:
+    """The exported rating's summary beside the evaluation (None without one)."""
+    from ..rating.export import SUMMARY_FILE
+    from ..report.rating import find_rating
+
+    results = find_rating(evaluation)
+    return None if results is None else _hash((results / SUMMARY_FILE).read_text(encoding="utf-8"))
 
 
 def _input_fingerprints(dataset, config: Config) -> list[str]:

@@ -1,7 +1,8 @@
 """The HTML report (``hepaseg report``): one self-contained page from an evaluation folder.
 
-It reads only what ``hepaseg evaluate`` wrote there; pass extra ``Section`` blocks to add a
-study's own results (``report.run``).
+It reads only what ``hepaseg evaluate`` wrote there, plus the expert rating's exported results where
+a study folder holds them (``report.rating``); pass extra ``Section`` blocks to add a study's own
+results (``report.run``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from ..evaluation.stats import PairedTest
 from ..io.atomic import write_text
 from .evaluation import FIGURES
 from .html import Section, image_html, render_page, table_html, text_html
+from .rating import find_rating, rating_sections
 from .summary import summary_paragraphs
 from .tables import table1, table2
 
 
-def build_report(folder: str | Path, sections: Sequence[Section] = ()) -> str:
+def build_report(folder: str | Path, sections: Sequence[Section] = (), rating: str | Path | None = None) -> str:
     """The HTML page for an evaluation folder, with ``sections`` appended after the built-in ones.
+
+    ``rating`` is a ``hepaseg rate export`` folder (default: ``report.rating.find_rating``, the
+    study's ``rating/results`` if it exists); its section follows the paired tests.
 
     Raises:
         InputError: the folder lacks a file that ``hepaseg evaluate`` writes.
@@ -40,6 +45,9 @@ def build_report(folder: str | Path, sections: Sequence[Section] = ()) -> str:
           "yes" if t.significant else "no", str(t.n)) for t in tests],
         "Wilcoxon signed-rank (two-sided) on per-case pairs of each pair of algorithms; "
         "Benjamini-Hochberg within each family, over all its metrics, raters and pairs.")))
+    rating = rating or find_rating(root)
+    if rating is not None:
+        built += rating_sections(rating)
     info = results.info
     built.append(Section("Run", text_html([
         f"Manifest {info.manifest}, split '{info.split}', {len(info.cases)} cases: {', '.join(info.cases)}.",
@@ -51,9 +59,10 @@ def build_report(folder: str | Path, sections: Sequence[Section] = ()) -> str:
                        [*built, *sections])
 
 
-def write_report(folder: str | Path, out: str | Path, sections: Sequence[Section] = ()) -> Path:
-    """Write ``build_report(folder, sections)`` to ``out`` atomically."""
-    write_text(out, build_report(folder, sections))
+def write_report(folder: str | Path, out: str | Path, sections: Sequence[Section] = (),
+                 rating: str | Path | None = None) -> Path:
+    """Write ``build_report(folder, sections, rating)`` to ``out`` atomically."""
+    write_text(out, build_report(folder, sections, rating))
     return Path(out)
 
 
