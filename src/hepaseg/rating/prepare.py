@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data.manifest import SAFE_ID, load_manifest
 from ..errors import InputError
-from ..evaluation.evaluate import find_predictions
+from ..evaluation.inputs import find_predictions
 from ..evaluation.results import INFO_FILE
 from ..io.volumes import read_volume
 from . import images
