@@ -105,6 +105,11 @@ def test_taking_a_lock_removes_what_a_killed_writer_left(tmp_path):
     keep = [folder / "c00.nii.gz", folder / ".keep"]
     for path in keep:
         path.write_text("done")
+    other = folder / "runs" / "seed-000"  # another writer's folder (it holds a lock file): not ours to clean
+    other.mkdir(parents=True)
+    (other / LOCK_FILE).write_text("4242 2026-12-02 04:00:00\n")
+    (other / f".checkpoint.pt{TEMPORARY_MARK}x1.pt").write_text("being written")
     with folder_lock(folder):
-        left = sorted(p.name for p in folder.rglob("*"))
-    assert left == sorted([LOCK_FILE, "c00.nii.gz", ".keep", "lesions"])
+        left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    assert left == sorted([LOCK_FILE, "c00.nii.gz", ".keep", "lesions", "runs", "runs/seed-000",
+                           f"runs/seed-000/{LOCK_FILE}", f"runs/seed-000/.checkpoint.pt{TEMPORARY_MARK}x1.pt"])

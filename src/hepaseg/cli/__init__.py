@@ -14,6 +14,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import InputError, Stopped
 from . import data_commands, export_commands, model_commands, rating_commands, study_commands
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args, f"error: {where}{exc.strerror or exc}", EXIT_SYSTEM)
+    except BrokenProcessPool:
+        return _fail(args, "error: a worker process died (out of memory?); try fewer --workers", EXIT_SYSTEM)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         detail = f": {exc}" if str(exc) else ""

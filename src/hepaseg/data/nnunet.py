@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import write_json
+from ..io.atomic import DIR_MODE, temporary_prefix, write_json
 from ..io.formats import volume_suffix
 from ..io.geometry import require_same_grid
 from ..io.volumes import read_volume, write_volume
@@ -109,7 +109,8 @@ def export_nnunet(manifest: str | Path, out: str | Path, dataset_id: int, rater:
     if lacking:
         raise InputError(manifest, f"train / val cases without a mask of {rater}: {', '.join(lacking)}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
+    os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700
     try:
         for sub in ("imagesTr", "labelsTr", "imagesTs"):
             (tmp / sub).mkdir()

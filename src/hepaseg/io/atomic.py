@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 
-def _file_mode() -> int:
-    """The mode a plainly created file gets (0o666 less the umask); mkstemp would give 0o600."""
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
-FILE_MODE = _file_mode()
+# the modes a plainly created file / folder gets; mkstemp / mkdtemp would give 0o600 / 0o700
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
 TEMPORARY_MARK = ".hepaseg-tmp-"  # in every temporary name: .<target name>.hepaseg-tmp-<random><suffix>
 
 
@@ -32,12 +34,19 @@ def temporary_prefix(target: Path) -> str:
     return f".{target.name}{TEMPORARY_MARK}"
 
 
-def remove_stale_temporaries(folder: str | Path) -> int:
+def remove_stale_temporaries(folder: str | Path, lock_file: str) -> int:
     """Remove the temporaries a killed writer left in ``folder`` and its sub-folders; how many.
 
-    Call it only while holding the folder's lock (``io.lock``), so that no live writer's file goes.
+    Call it only while holding the folder's lock (``io.lock``). Sub-folders holding a ``lock_file``
+    are another writer's (a run inside a selection, say): they are left to that writer.
     """
-    stale = [p for p in Path(folder).rglob(f".*{TEMPORARY_MARK}*") if TEMPORARY_MARK in p.name]
+    stale, todo = [], [Path(folder)]
+    while todo:
+        for path in todo.pop().iterdir():
+            if TEMPORARY_MARK in path.name:
+                stale.append(path)
+            elif path.is_dir() and not path.is_symlink() and not (path / lock_file).exists():
+                todo.append(path)
     for path in stale:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

@@ -41,7 +41,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-        remove_stale_temporaries(folder)
+        remove_stale_temporaries(folder, LOCK_FILE)
         yield folder
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -63,6 +63,9 @@ def _acquire(folder: Path, path: Path) -> int:
             holder = _holder(fd)
             os.close(fd)
             raise InputError(folder, f"in use by {holder}") from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system without flock
+            os.close(fd)
+            raise InputError(folder, f"cannot lock the folder ({exc.strerror}; a file system without flock?)") from None
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 return fd

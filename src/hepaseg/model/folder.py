@@ -94,7 +94,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ..model.unet import UNet
+    from .unet import UNet
 
     folder = Path(folder)
     config, _ = read_model_info(folder)

@@ -43,10 +43,10 @@ def write_evaluation(manifest: str | Path, predictions: Mapping[str, str | Path]
     tests = compare_algorithms(results, pairs)
     files = {STATS_FILE: to_csv(tests, PairedTest), **render_evaluation(results, tests, inputs)}
     with folder_lock(out):
-        write_results(results, out)
         for name, data in files.items():
             if isinstance(data, bytes):
                 write_bytes(Path(out) / name, data)
             else:
                 write_text(Path(out) / name, data)
+        write_results(results, out)  # last: its evaluation.json marks a complete folder
     return results

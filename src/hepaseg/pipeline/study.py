@@ -130,7 +130,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..report.page import write_report
     from ..report.run import run_sections
     from ..selection.executors import make_executor
-    from ..selection.halving import run_selection
+    from ..selection.halving import check_selection_feasible, run_selection
     from ..training.train import train_run
     from .evaluation import write_evaluation
 
@@ -179,6 +179,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
 
     def do_a1() -> dict[str, Any]:
         with make_executor("local", workers=workers, device=device) as executor:
+            if device == "auto":
+                check_selection_feasible(config, executor.slots)
             result = run_selection(prep, a1, config, executor, resume=True, progress=progress)
         return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
                 "table": str(result.table), "task_seconds": result.task_seconds}

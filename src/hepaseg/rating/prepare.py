@@ -31,6 +31,7 @@ from ..data.manifest import SAFE_ID, load_manifest
 from ..errors import InputError
 from ..evaluation.inputs import find_predictions
 from ..evaluation.results import INFO_FILE
+from ..io.atomic import temporary_prefix
 from ..io.volumes import read_volume
 from . import images
 from .protocol import assign
@@ -82,7 +83,7 @@ def init_rating(study: str | Path, out: str | Path, raters: Sequence[str], algor
     preds = study / "preds"
     if not preds.is_dir():
         raise InputError(study, "no preds/ folder; is this a study folder?")
-    algorithms = list(algorithms) if algorithms else sorted(p.name for p in preds.iterdir() if p.is_dir())
+    algorithms = list(algorithms) if algorithms else sorted(p.name for p in preds.iterdir() if p.is_dir() and not p.name.startswith("."))
     bad = [r for r in raters if not SAFE_ID.match(r)]
     if bad or not raters:
         raise InputError(None, f"invalid rater name(s): {', '.join(bad) or '(none given)'}")
@@ -94,7 +95,7 @@ def init_rating(study: str | Path, out: str | Path, raters: Sequence[str], algor
     if not cases:
         raise InputError(manifest, f"no case in split(s) {', '.join(splits)}")
     files = find_predictions({a: preds / a for a in algorithms}, [c.id for c in cases])
-    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+    tmp = out.parent / f"{temporary_prefix(out)}{secrets.token_hex(4)}"
     (tmp / DATA_DIR).mkdir(parents=True)
     try:
         tokens = _build(tmp, dataset, cases, algorithms, files, raters, splits, seed, study, manifest)

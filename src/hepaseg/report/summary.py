@@ -39,6 +39,9 @@ def compare(name: str, first: str, second: str, a: float, b: float, lower_is_bet
     """"X is better than Y in <name> (x vs y)", the better one and its value first; or a tie.
 
     ``lower_is_better`` for distances and counts (ASSD, HD95, FP count)."""
+    missing = [name_ for name_, value in ((first, a), (second, b)) if math.isnan(value)]
+    if missing:
+        return f"{first} and {second} cannot be compared in {name} (no value for {' and '.join(missing)})"
     if math.isclose(a, b, abs_tol=5e-4):
         return f"{first} and {second} reach the same {name} ({a:.3f} vs {b:.3f})"
     (better, high), (worse, low) = sorted([(first, a), (second, b)], key=lambda item: item[1] if lower_is_better

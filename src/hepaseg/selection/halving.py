@@ -85,7 +85,7 @@ def resumed_config(selection_dir: str | Path) -> Config:
 
 def check_selection_feasible(config: Config, slots: int) -> None:
     """``training.feasibility.check_feasible`` for a whole selection where ``--device auto`` finds
-    no GPU: its iterations shared by ``slots`` parallel runs on the CPU."""
+    no GPU: its iterations shared by ``slots`` parallel runs on the CPU, which need memory together."""
     import torch
 
     from ..model.device import native_bf16
@@ -95,7 +95,7 @@ def check_selection_feasible(config: Config, slots: int) -> None:
         return
     cpu = torch.device("cpu")
     iterations = math.ceil(sum(rung.cost for rung in successive_halving(config.select)) / max(1, slots))
-    check_feasible(config, cpu, "auto", iterations, config.train.mixed_precision and native_bf16(cpu))
+    check_feasible(config, cpu, "auto", iterations, config.train.mixed_precision and native_bf16(cpu), slots)
 
 
 def dry_run(config: Config, workers: int, its_per_second: float | None) -> dict:

@@ -75,18 +75,22 @@ def seconds_per_step(config: Config, device: torch.device, enough: float = math.
     return best
 
 
-def check_feasible(config: Config, device: torch.device, asked: str, iterations: int, bf16: bool) -> None:
+def check_feasible(config: Config, device: torch.device, asked: str, iterations: int, bf16: bool,
+                   parallel: int = 1) -> None:
     """Raise InputError if a run of ``iterations`` more iterations cannot finish on ``device``.
 
     Args:
         asked: the device the user asked for (``auto``, ``cpu``, ``cuda``); the time check runs only
             where ``auto`` fell back to the CPU.
         bf16: whether the run trains under bf16 autocast.
+        parallel: runs training at once on this device (a selection's local slots).
     """
-    need = step_memory_bytes(config, bf16)
+    need = parallel * step_memory_bytes(config, bf16)
     free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_host_memory()
     if need > free:
-        raise InputError(None, f"a training step of this configuration needs about {need / GIB:.1f} GiB of "
+        runs = f"{parallel} runs' training steps of this configuration need" if parallel > 1 else \
+            "a training step of this configuration needs"
+        raise InputError(None, f"{runs} about {need / GIB:.1f} GiB of "
                                f"{device.type.upper()} memory, {free / GIB:.1f} GiB are free (batch "
                                f"{config.train.batch_size}, patch {config.patch.output_size}); use a smaller "
                                "preset or a larger device")

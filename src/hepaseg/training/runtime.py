@@ -10,10 +10,10 @@ memory, so the GPU does not wait for data. Device, precision and layout are ``he
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import random
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import Stopped
 from .sampling import Batch, PatchSampler
 
 
@@ -150,7 +151,7 @@ class StopRequest:
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
     """The first SIGINT / SIGTERM asks the loop to stop after the iteration (it then writes its
-    checkpoint); a second one raises KeyboardInterrupt at once. Outside the main thread (where
+    checkpoint); a second one raises ``Stopped`` at once. Outside the main thread (where
     Python delivers no signals) the request never comes. Restores the previous handlers."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
@@ -159,10 +160,11 @@ def stop_on_signals() -> Iterator[StopRequest]:
 
     def handler(signum: int, frame: Any) -> None:
         if request.signum is not None:
-            raise KeyboardInterrupt
+            raise Stopped(signum, "aborted at once (the last checkpoint stands)")
         request.signum = signum
-        print(f"\n{signal.Signals(signum).name}: stopping after this iteration (again to abort at once)",
-              file=sys.stderr, flush=True)
+        # os.write, not print: a print here could re-enter one that the signal interrupted
+        os.write(2, f"\n{signal.Signals(signum).name}: stopping after this iteration (again to abort at once)\n"
+                 .encode())
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
