@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
-from dataclasses import replace
 
 import pytest
 
-from hepaseg.config import InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
 from hepaseg.pipeline.study import STATE
 from hepaseg.synth import write_cohort
 
+from ..tiny_study import tiny_study_config
 from .processes import digests, interrupt_when, run, temporaries
-
-
-def _tiny_config():
-    cfg = demo_config()
-    return cfg.replace(
-        preprocess=PreprocessConfig(inplane_spacing_mm=4.0),
-        model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0),
-        patch=replace(cfg.patch, output_size=(8, 8, 4)),
-        train=replace(cfg.train, iterations=8, validate_every=2, log_every=2),
-        select=SelectConfig(runs=2, min_iterations=4, max_iterations=8, eta=2),
-        infer=InferConfig(tile_output_size=(40, 40, 12)))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +20,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("study-faults")
     manifest = write_cohort(root / "cohort", seed=3, small=True, workers=1, progress=False)
     config = root / "config.json"
-    config.write_text(_tiny_config().to_json())
+    config.write_text(tiny_study_config(iterations=8).to_json())
     reference = root / "reference"
     done = run("study", str(manifest), "-o", str(reference), "--config", str(config), "--device", "cpu",
                "--workers", "1")

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from hepaseg.cli import main
-from hepaseg.config import InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
 from hepaseg.errors import InputError
 from hepaseg.evaluation.results import read_results
 from hepaseg.pipeline.demo import DEMO_RATER, demo_rating, rating_lines
@@ -21,18 +20,9 @@ from hepaseg.pipeline.study import STATE, run_study
 from hepaseg.report.run import headline
 from hepaseg.synth import write_cohort
 
+from ..tiny_study import tiny_study_config
+
 STAGES = ("preprocess", "a2", "a1", "predict", "evaluate", "report")
-
-
-def _tiny_config():
-    cfg = demo_config()
-    return cfg.replace(
-        preprocess=PreprocessConfig(inplane_spacing_mm=4.0),
-        model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0),
-        patch=replace(cfg.patch, output_size=(8, 8, 4)),
-        train=replace(cfg.train, iterations=4, validate_every=2, log_every=2),
-        select=SelectConfig(runs=2, min_iterations=2, max_iterations=4, eta=2),
-        infer=InferConfig(tile_output_size=(40, 40, 12)))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,7 @@ def cohort(tmp_path_factory):
 @pytest.fixture(scope="module")
 def study(cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    result = run_study(cohort, out, _tiny_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
+    result = run_study(cohort, out, tiny_study_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
     return out, result
 
 
@@ -103,18 +93,18 @@ def _expected_comparison(scores: Path) -> str:
 def test_existing_study_needs_resume(study, cohort):
     out, _ = study
     with pytest.raises(InputError, match="--resume"):
-        run_study(cohort, out, _tiny_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
+        run_study(cohort, out, tiny_study_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
 
 
 def test_resume_skips_finished_stages_and_reruns_what_a_change_touches(study, cohort):
     out, first = study
     report_mtime = first.report.stat().st_mtime_ns
-    again = run_study(cohort, out, _tiny_config(), resume=True, device="cpu", workers=1, progress=False,
+    again = run_study(cohort, out, tiny_study_config(), resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
     assert again.skipped == STAGES and again.stage_seconds == {}
     assert first.report.stat().st_mtime_ns == report_mtime
 
-    changed = _tiny_config()
+    changed = tiny_study_config()
     changed = changed.replace(evaluate=replace(changed.evaluate, detection_dice_threshold=0.3))
     third = run_study(cohort, out, changed, resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
@@ -124,7 +114,7 @@ def test_resume_skips_finished_stages_and_reruns_what_a_change_touches(study, co
 
 def test_cli_study_with_a_config_file(cohort, tmp_path, capsys):
     config = tmp_path / "config.json"
-    config.write_text(_tiny_config().to_json())
+    config.write_text(tiny_study_config().to_json())
     code = main(["study", str(cohort), "-o", str(tmp_path / "s"), "--config", str(config), "--device", "cpu",
                  "--workers", "1"])
     assert code == 0
@@ -147,7 +137,7 @@ def test_demo_rating_step_takes_seconds_and_the_resumed_report_shows_it(study, c
     rated = [c for c in json.loads(cohort.read_text())["cases"] if c["split"] in ("test", "unlabeled")]
     assert summary["complete"] and summary["rated"] == summary["items"] == 2 * len(rated)
     assert summary["simulated"] and summary["raters"] == [DEMO_RATER]
-    again = run_study(cohort, out, _tiny_config(), resume=True, device="cpu", workers=1, progress=False,
+    again = run_study(cohort, out, tiny_study_config(), resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
     assert "report" in again.stage_seconds and {"preprocess", "a2", "a1", "predict"} <= set(again.skipped)
     page = again.report.read_text()
