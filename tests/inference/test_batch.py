@@ -289,6 +289,8 @@ def test_unwritable_output_folder(tmp_path, capsys):
 
 def test_series_and_a_liver_mask_in_another_axis_order_give_the_canonical_prediction(
         tmp_path, capsys, write_dicom_series):
+    import pydicom
+
     entry, uid = write_dicom_case(tmp_path, write_dicom_series)
     model = model_folder(tmp_path / "model")
     dicom, case = tmp_path / "case" / "dicom", tmp_path / "case"
@@ -309,6 +311,11 @@ def test_series_and_a_liver_mask_in_another_axis_order_give_the_canonical_predic
     assert main(["predict", str(model), "--dataset", str(manifest), "-o", str(tmp_path / "batch"),
                  "--device", "cpu"]) == 0, capsys.readouterr().err
     np.testing.assert_array_equal(read_volume(tmp_path / "batch" / "case.nii.gz").array, canonical.array)
+    assert main(common + ["--series", uid, "-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "seg"),
+                          "--format", "dicom-seg"]) == 0, capsys.readouterr().err
+    seg = pydicom.dcmread(tmp_path / "seg" / "tumor.dcm")
+    assert {str(item.SeriesInstanceUID) for item in seg.ReferencedSeriesSequence} == {uid}  # not the localiser
+    assert len(seg.PerFrameFunctionalGroupsSequence) == int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
 
     capsys.readouterr()
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "none.nii.gz")]) == 2
