@@ -12,6 +12,8 @@ from hepaseg.data.manifest import check_dataset, load_manifest
 from hepaseg.errors import InputError
 from hepaseg.io.volumes import write_volume
 
+from ..axis_order import write_dicom_case
+
 AFFINE = np.diag([0.8, 0.8, 3.0, 1.0])
 
 
@@ -125,3 +127,26 @@ def test_load_manifest_errors_are_one_line(tmp_path, capsys):
     unsafe = _manifest(tmp_path, [{"id": "../x", "split": "train", "image": "a", "liver": "b"}])
     with pytest.raises(InputError, match="unsafe id"):
         load_manifest(unsafe)
+
+
+# --- DICOM folders with several series, masks in another axis order ------------------------------
+
+
+def test_check_reads_the_chosen_series_and_notes_a_mask_in_another_axis_order(tmp_path, write_dicom_series, capsys):
+    entry, uid = write_dicom_case(tmp_path, write_dicom_series)
+    manifest = _manifest(tmp_path, [entry])
+    assert load_manifest(manifest).case("case").series == uid
+    report = check_dataset(manifest)
+    (note,) = report.problems
+    assert note.severity == "note" and note.where == str(tmp_path.resolve() / "case" / "liver.nii.gz")
+    assert "another axis order" in note.message
+    assert main(["check", str(manifest)]) == 0
+    assert "0 errors, 0 warnings, 1 notes: OK" in capsys.readouterr().out
+
+    without = _manifest(tmp_path, [{k: v for k, v in entry.items() if k != "series"}])
+    (error,) = check_dataset(without).problems
+    assert error.severity == "error" and error.where.endswith("dicom")
+    assert error.message.startswith("folder holds 2 DICOM series: ") and uid in error.message
+    bad = _manifest(tmp_path, [{**entry, "series": 12}])
+    with pytest.raises(InputError, match="'series' must be a Series Instance UID"):
+        load_manifest(bad)

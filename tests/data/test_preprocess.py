@@ -24,6 +24,8 @@ from hepaseg.errors import InputError
 from hepaseg.io.geometry import to_original
 from hepaseg.io.volumes import read_volume, write_volume
 
+from ..axis_order import write_dicom_case
+
 
 def _affine(spacing, flips=(1, 1, 1), origin=(10.0, -20.0, 5.0)):
     a = np.diag([*(f * s for f, s in zip(flips, spacing)), 1.0])
@@ -136,3 +138,19 @@ def test_errors_from_worker_processes_keep_file_and_message(tmp_path):
     with pytest.raises(InputError) as err:
         preprocess_dataset(manifest, tmp_path / "prep", PreprocessConfig(), workers=2, progress=False)
     assert err.value.path.endswith("c1/liver.nii.gz") and err.value.message == "liver mask is empty"
+
+
+def test_a_chosen_series_and_a_liver_mask_in_another_axis_order_prepare_as_the_canonical_case(
+        tmp_path, write_dicom_series):
+    entry, uid = write_dicom_case(tmp_path, write_dicom_series)
+    canonical = {**entry, "id": "canonical", "liver": "case/liver_canonical.nii.gz"}
+    manifest = tmp_path / "dataset.json"
+    manifest.write_text(json.dumps({"name": "t", "raters": ["R1"], "cases": [entry, canonical]}))
+    preprocess_dataset(manifest, tmp_path / "prep", PreprocessConfig(), workers=1, progress=False)
+    reordered, reference = load_prepared(tmp_path / "prep").cases
+    for read in (lambda c: c.image(), lambda c: c.liver(), lambda c: c.tumor("R1")):
+        np.testing.assert_array_equal(read(reordered), read(reference))
+    hbp = read_volume(tmp_path / "hbp")  # the series alone in its folder
+    np.testing.assert_allclose(reordered.grid().original_affine, hbp.affine)
+    record = json.loads((tmp_path / "prep" / "case" / "record.json").read_text())
+    assert record["source"]["series"] == uid

@@ -18,6 +18,7 @@ from hepaseg.evaluation.metrics import dice, phi
 from hepaseg.evaluation.surface import assd_hd95
 from hepaseg.io.volumes import read_volume, write_volume
 
+from ..axis_order import write_reordered
 from ..tiny_evaluation import AFFINE, RATERS, SHAPE, TEST_CASES, masks, read_rows
 
 
@@ -109,3 +110,18 @@ def test_single_rater_and_single_algorithm():
     assert [r.rater for r in rows.segmentation] == ["R1"]
     assert rows.scores[0].mean_dice == pytest.approx(dice(pred, ref))
     assert math.isnan(rows.scores[0].inter_rater_dice) and math.isnan(rows.scores[0].phi)
+
+
+def test_masks_in_another_axis_order_give_the_same_numbers(tiny_evaluation, tmp_path, capsys):
+    root, out = tiny_evaluation
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("eval"))
+    for path in (copy / "c01" / "R1.nii.gz", copy / "c02" / "R2.nii.gz", copy / "preds" / "a1" / "c01.nii.gz",
+                 copy / "preds" / "a2" / "c03.nii.gz"):  # each reordered onto the image's voxel order
+        write_reordered(read_volume(path).array, AFFINE, path)
+    code = main(["evaluate", str(copy / "dataset.json"), "--pred", f"A1={copy / 'preds' / 'a1'}",
+                 "--pred", f"A2={copy / 'preds' / 'a2'}", "-o", str(tmp_path / "eval"), "--split", "test",
+                 "--workers", "1"])
+    assert code == 0, capsys.readouterr().err
+    for name in ("segmentation.csv", "detection.csv", "scores.csv", "correspondences.csv"):
+        assert read_rows(tmp_path / "eval" / name) == read_rows(out / name), name

@@ -21,6 +21,7 @@ from hepaseg.inference.batch import prefetch
 from hepaseg.inference.lesion_table import read_csv
 from hepaseg.io.volumes import read_volume, write_volume
 
+from ..axis_order import write_dicom_case
 from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case
 
 
@@ -281,3 +282,45 @@ def test_unwritable_output_folder(tmp_path, capsys):
                "-o", str(locked / "t.nii.gz")])
     assert rc == 2
     _one_line_error(capsys, "not writable")
+
+
+# --- DICOM folders with several series, a liver mask in another axis order -----------------------
+
+
+def test_series_and_a_liver_mask_in_another_axis_order_give_the_canonical_prediction(
+        tmp_path, capsys, write_dicom_series):
+    import pydicom
+
+    entry, uid = write_dicom_case(tmp_path, write_dicom_series)
+    model = model_folder(tmp_path / "model")
+    dicom, case = tmp_path / "case" / "dicom", tmp_path / "case"
+    common = ["predict", str(model), "-i", str(dicom), "--device", "cpu"]
+    outputs = {}
+    for name in ("liver.nii.gz", "liver_canonical.nii.gz"):
+        out = tmp_path / "out" / f"from_{name}"
+        assert main(common + ["--series", uid, "-l", str(case / name), "-o", str(out)]) == 0, capsys.readouterr().err
+        outputs[name] = read_volume(out)
+    reordered, canonical = outputs.values()
+    np.testing.assert_array_equal(reordered.array, canonical.array)
+    np.testing.assert_allclose(reordered.affine, read_volume(tmp_path / "hbp").affine, atol=1e-4)
+    liver = read_volume(case / "liver_canonical.nii.gz").array > 0
+    assert mask_dice(canonical.array, liver) > 0.9 and not (canonical.array & ~liver).any()
+
+    manifest = tmp_path / "dataset.json"
+    manifest.write_text(json.dumps({"name": "t", "raters": ["R1"], "cases": [entry]}))
+    assert main(["predict", str(model), "--dataset", str(manifest), "-o", str(tmp_path / "batch"),
+                 "--device", "cpu"]) == 0, capsys.readouterr().err
+    np.testing.assert_array_equal(read_volume(tmp_path / "batch" / "case.nii.gz").array, canonical.array)
+    assert main(common + ["--series", uid, "-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "seg"),
+                          "--format", "dicom-seg"]) == 0, capsys.readouterr().err
+    seg = pydicom.dcmread(tmp_path / "seg" / "tumor.dcm")
+    assert {str(item.SeriesInstanceUID) for item in seg.ReferencedSeriesSequence} == {uid}  # not the localiser
+    assert len(seg.PerFrameFunctionalGroupsSequence) == int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
+
+    capsys.readouterr()
+    assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "none.nii.gz")]) == 2
+    _one_line_error(capsys, f"error: {dicom}: folder holds 2 DICOM series: {uid} (", "--series UID")
+    assert main(["predict", str(model), "--dataset", str(manifest), "--series", uid, "-o",
+                 str(tmp_path / "b2"), "--device", "cpu"]) == 2
+    _one_line_error(capsys, "--series is for one case")
+    assert not (tmp_path / "none.nii.gz").exists() and not (tmp_path / "b2").exists()

@@ -54,6 +54,8 @@ def add_predict(sub) -> None:
     p.add_argument("model", type=Path, help="model folder (weights.safetensors, config.json, model.json)")
     p.add_argument("-i", "--image", type=Path, help="image file or DICOM series folder; or a folder of images")
     p.add_argument("-l", "--liver", type=Path, help="liver mask on the image's grid; or a folder of them")
+    p.add_argument("--series", metavar="UID", help="one case: the Series Instance UID to read from a DICOM "
+                                                   "folder holding several series")
     p.add_argument("--dataset", type=Path, help="dataset.json: predict its cases into the folder -o")
     p.add_argument("--split", help="with --dataset: only this split (default: all cases)")
     p.add_argument("-o", "--out", type=Path, required=True,
@@ -92,7 +94,8 @@ def _run_predict(args) -> int:
     summary = predict_paths(
         args.model, args.out, image=args.image, liver=args.liver, dataset=args.dataset, split=args.split,
         fmt=args.format, save_probabilities=args.save_probabilities, lesions_csv=args.lesions,
-        overwrite=args.overwrite, device=args.device, precision=args.precision, infer=infer, workers=args.workers)
+        overwrite=args.overwrite, device=args.device, precision=args.precision, infer=infer, workers=args.workers,
+        series=args.series)
     lesions = f"; lesions in {summary.lesions_csv}" if summary.lesions_csv else ""
     print(f"{summary.done} predicted, {summary.skipped} already done, {len(summary.failed)} failed{lesions}")
     return summary.exit_code

@@ -7,7 +7,9 @@ Format::
                 "liver": "case000/liver.nii.gz", "tumor": {"R1": "case000/tumor_R1.nii.gz"}}]}
 
 Paths are relative to the manifest's folder (absolute paths are allowed). ``image`` is a NIfTI,
-NRRD or MHA file or a folder holding one DICOM series; masks are files of the same grid.
+NRRD or MHA file or a folder of DICOM files; an optional ``"series": "<Series Instance UID>"``
+chooses one series of a folder holding several. Masks are files on the image's grid, possibly in
+another axis order (``io.geometry.align_grid``: reordered exactly on reading, a note in the check).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.geometry import grid_mismatch
+from ..io.geometry import align_grid
 from ..io.volumes import Volume, read_volume
 
 SPLITS = ("train", "val", "test", "unlabeled")
@@ -30,13 +32,19 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 @dataclass(frozen=True)
 class Case:
-    """One case: an image, its liver mask and tumour masks by rater (absolute paths)."""
+    """One case: an image, its liver mask and tumour masks by rater (absolute paths), and the
+    Series Instance UID to read from a DICOM folder holding several series (else None)."""
 
     id: str
     split: str
     image: Path
     liver: Path
     tumor: dict[str, Path] = field(default_factory=dict)
+    series: str | None = None
+
+    def read_image(self) -> Volume:
+        """The case's image (its chosen series for a DICOM folder); InputError as ``read_volume``."""
+        return read_volume(self.image, self.series)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding of ``check_dataset``: severity ``error`` or ``warning``."""
+    """One finding of ``check_dataset``: severity ``error``, ``warning`` or ``note`` (for information)."""
 
     severity: str
     where: str  # the file (or manifest) concerned
@@ -85,10 +93,15 @@ class CheckReport:
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == "warning")
 
+    @property
+    def notes(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "note")
+
     def summary(self) -> str:
         verdict = "FAILED" if self.errors else "OK"
+        notes = f", {len(self.notes)} notes" if self.notes else ""
         return (f"{self.manifest}: {self.n_cases} cases, {len(self.errors)} errors, "
-                f"{len(self.warnings)} warnings: {verdict}")
+                f"{len(self.warnings)} warnings{notes}: {verdict}")
 
 
 def load_manifest(path: str | Path) -> Dataset:
@@ -179,9 +192,13 @@ def _parse_case(entry, index: int, root: Path, raters: set[str], where: str,
             problems.append(Problem("error", where, f"{label}: tumour path of {rater!r} is not a string"))
             continue
         tumors[rater] = _resolve(root, rel)
+    series = entry.get("series")
+    if series is not None and not isinstance(series, str):
+        problems.append(Problem("error", where, f"{label}: 'series' must be a Series Instance UID (a string)"))
+        series = None
     if "image" not in paths or "liver" not in paths:
         return None
-    return Case(case_id, str(split), paths["image"], paths["liver"], tumors)
+    return Case(case_id, str(split), paths["image"], paths["liver"], tumors, series)
 
 
 def _resolve(root: Path, rel: str) -> Path:
@@ -192,21 +209,21 @@ def _resolve(root: Path, rel: str) -> Path:
 def _check_case_files(case: Case) -> list[Problem]:
     """Open every file of one case and report what is wrong with it."""
     problems: list[Problem] = []
-    image = _read_or_report(case.image, problems)
+    image = _read_or_report(case.image, problems, case.series)
     if image is not None and np.issubdtype(image.array.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(image.array)))
         if bad:
             problems.append(Problem("error", str(case.image), f"{bad} NaN/inf voxels"))
-    liver = _read_or_report(case.liver, problems)
+    liver = _mask_on_grid(_read_or_report(case.liver, problems), image, problems)
     liver_mask = None
-    if liver is not None and _mask_ok(liver, image, problems):
+    if liver is not None:
         liver_mask = np.asarray(liver.array) > 0
         if not liver_mask.any():
             problems.append(Problem("error", str(case.liver), "liver mask is empty"))
             liver_mask = None
     for path in case.tumor.values():
-        tumor = _read_or_report(path, problems)
-        if tumor is None or not _mask_ok(tumor, image, problems) or liver_mask is None:
+        tumor = _mask_on_grid(_read_or_report(path, problems), image, problems)
+        if tumor is None or liver_mask is None or image is None:  # without the image: grids unknown
             continue
         t = np.asarray(tumor.array) > 0
         outside = np.count_nonzero(t & ~liver_mask)
@@ -217,26 +234,31 @@ def _check_case_files(case: Case) -> list[Problem]:
     return problems
 
 
-def _read_or_report(path: Path, problems: list[Problem]) -> Volume | None:
+def _read_or_report(path: Path, problems: list[Problem], series: str | None = None) -> Volume | None:
     try:
-        return read_volume(path)
+        return read_volume(path, series)
     except InputError as exc:
         problems.append(Problem("error", str(path), exc.message))
         return None
 
 
-def _mask_ok(mask: Volume, image: Volume | None, problems: list[Problem]) -> bool:
-    """Binary values and the image's grid; reports and returns False otherwise."""
+def _mask_on_grid(mask: Volume | None, image: Volume | None, problems: list[Problem]) -> Volume | None:
+    """The mask on the image's grid (``io.geometry.align_grid``; itself without an image), or None
+    after reporting a non-binary mask or a grid that differs. A mask in another axis order is a note."""
+    if mask is None:
+        return None
     where = str(mask.source)
     values = np.unique(np.asarray(mask.array))
     if not np.all(np.isin(values, (0, 1))):
         shown = ", ".join(f"{v:g}" for v in values[:6]) + (" ..." if values.size > 6 else "")
         problems.append(Problem("error", where, f"mask is not binary (values {shown})"))
-        return False
+        return None
     if image is None:
-        return True
-    mismatch = grid_mismatch(image, mask)
-    if mismatch:
+        return mask
+    aligned, mismatch = align_grid(image, mask)
+    if aligned is None:
         problems.append(Problem("error", where, f"grid differs from the image: {mismatch}"))
-        return False
-    return True
+    elif aligned is not mask:
+        problems.append(Problem("note", where, "the image's grid in another axis order (axes permuted or "
+                                               "flipped); it is reordered exactly onto the image's voxels"))
+    return aligned

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import DIR_MODE, temporary_prefix, write_json
 from ..io.formats import volume_suffix
-from ..io.geometry import require_same_grid
+from ..io.geometry import on_grid
 from ..io.volumes import read_volume, write_volume
 from .manifest import Case, load_manifest
 
@@ -142,15 +142,14 @@ def _write_image(case: Case, folder: Path, copy: bool) -> None:
         else:
             dest.symlink_to(source)
         return
-    image = read_volume(source)
+    image = read_volume(source, case.series)
     write_volume(np.asarray(image.array), image.affine, dest)
 
 
 def _write_label(case: Case, rater: str, dest: Path) -> None:
     """Liver 1, tumour 2 (over the liver) on the image's grid."""
-    image, liver, tumour = (read_volume(p) for p in (case.image, case.liver, case.tumor[rater]))
-    for mask in (liver, tumour):
-        require_same_grid(image, mask)
+    image = case.read_image()
+    liver, tumour = (on_grid(image, read_volume(p)) for p in (case.liver, case.tumor[rater]))
     label = np.where(np.asarray(liver.array) > 0, LABELS["liver"], LABELS["background"]).astype(np.uint8)
     label[np.asarray(tumour.array) > 0] = TUMOUR_LABEL
     write_volume(label, image.affine, dest)

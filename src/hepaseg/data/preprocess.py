@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..config import PreprocessConfig
 from ..errors import InputError
 from ..io.atomic import replace_dir, temporary_prefix, write_json
-from ..io.geometry import GridMap, plan_grid, require_same_grid, to_prepared
+from ..io.geometry import GridMap, on_grid, plan_grid, to_prepared
 from ..io.lock import folder_lock
 from ..io.volumes import Volume, read_volume
 from ..progress import Progress
@@ -167,9 +167,9 @@ def prepare_volume(image: Volume, liver: Volume, config: PreprocessConfig) -> tu
 
 
 def fingerprint(case: Case, config: PreprocessConfig) -> str:
-    """A hash of the case's input files (path, size, mtime) and the configuration."""
+    """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration."""
     h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    h.update(f"format={CACHE_FORMAT};split={case.split}".encode())
+    h.update(f"format={CACHE_FORMAT};split={case.split};series={case.series}".encode())
     paths = [("image", case.image), ("liver", case.liver), *sorted(case.tumor.items())]
     for name, path in paths:
         files = sorted(path.iterdir()) if path.is_dir() else [path]
@@ -193,17 +193,16 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
                 return False
         except json.JSONDecodeError:
             pass
-    image = read_volume(case.image)
-    liver = read_volume(case.liver)
-    require_same_grid(image, liver)
+    image = case.read_image()
+    liver = on_grid(image, read_volume(case.liver))
     prepared, liver_p, grid, norm = prepare_volume(image, liver, config)
     tumors = {}
     for rater, path in case.tumor.items():
-        tumor = read_volume(path)
-        require_same_grid(image, tumor)
+        tumor = on_grid(image, read_volume(path))
         tumors[rater] = to_prepared(np.asarray(tumor.array) > 0, grid, mask=True)
     record = {"fingerprint": fp, "grid": grid.to_dict(), "normalization": norm,
-              "config": asdict(config), "source": {"image": str(case.image), "liver": str(case.liver)}}
+              "config": asdict(config), "source": {"image": str(case.image), "liver": str(case.liver),
+                                                     "series": case.series}}
     save_prepared_case(cache_dir, case.id, case.split, prepared, liver_p, tumors, grid.prepared_spacing, record)
     return True
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ..config import EvalConfig
 from ..data.manifest import Case
 from ..errors import InputError
-from ..io.geometry import require_same_grid, voxel_volume_ml
+from ..io.geometry import on_grid, voxel_volume_ml
 from .inputs import EvaluationInputs, find_inputs, read_mask
 from .matching import Detection, label, match_lesions, scan_order
 from .metrics import dice_from_counts, phi
@@ -166,7 +166,8 @@ def evaluate_inputs(inputs: EvaluationInputs, config: EvalConfig = EvalConfig(),
 
     Raises:
         InputError: a mask that is not binary (without a label), a label that occurs in none of an
-            algorithm's masks, or a prediction whose grid differs from the reference.
+            algorithm's masks, or a mask whose grid differs from the case's image (a mask on the
+            image's grid in another axis order is reordered onto it: ``io.geometry.on_grid``).
     """
     jobs = [_Job(c, inputs.raters, {a: inputs.files[a][c.id] for a in inputs.folders}, inputs.labels, config)
             for c in inputs.cases]
@@ -214,9 +215,9 @@ def _run_job(job: _Job) -> _Outcome | _Failure:
             preds[algorithm], found = read_mask(path, job.labels.get(algorithm))
             if algorithm in job.labels:
                 values[algorithm] = tuple(int(v) for v in found)
-        grid = references[job.raters[0]]
-        for volume in [*references.values(), *preds.values()]:
-            require_same_grid(grid, volume, "the reference mask")
+        grid = job.case.read_image()  # every mask in the image's voxel order, reordered if need be
+        references = {r: on_grid(grid, v) for r, v in references.items()}
+        preds = {a: on_grid(grid, v) for a, v in preds.items()}
         rows = evaluate_case(job.case.id, {r: v.array for r, v in references.items()},
                              {a: v.array for a, v in preds.items()}, voxel_volume_ml(grid.affine), job.config,
                              spacing=tuple(float(s) for s in grid.spacing))

@@ -45,11 +45,13 @@ STAGES = ("read", "preprocess", "network", "postprocess", "write")
 
 @dataclass(frozen=True)
 class CaseJob:
-    """One case to predict: id, image (file or DICOM folder) and liver mask (None if absent)."""
+    """One case to predict: id, image (file or DICOM folder), liver mask (None if absent), and the
+    Series Instance UID to read from a DICOM folder holding several (None: its only series)."""
 
     id: str
     image: Path
     liver: Path | None
+    series: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def jobs_from_manifest(manifest: str | Path, split: str | None = None) -> list[C
     cases = dataset.split(split) if split else dataset.cases
     if not cases:
         raise InputError(manifest, f"has no case in split {split!r}" if split else "has no case")
-    return [CaseJob(c.id, c.image, c.liver) for c in cases]
+    return [CaseJob(c.id, c.image, c.liver, c.series) for c in cases]
 
 
 def _volume_id(path: Path) -> str | None:
@@ -174,7 +176,7 @@ def write_case(result: CaseResult, case: LoadedCase, outputs: Outputs, fmt: str)
     if fmt == "dicom-seg":  # built before anything is written: it is the step that can still fail
         from ..io.dicomseg import build_dicom_seg
 
-        seg = build_dicom_seg(result.mask, case.image.affine, case.image.source)
+        seg = build_dicom_seg(result.mask, case.image.affine, case.image.source, series_uid=case.image.series)
     if outputs.probability is not None:
         write_volume(result.probability, case.image.affine, outputs.probability)
     if outputs.lesions is not None:
@@ -238,7 +240,7 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             _require_dicom(job.image, fmt)
             if job.liver is None:
                 raise InputError(job.image, "no liver mask with the same name in the liver folder")
-            return load_case(job.image, job.liver, predictor.config.preprocess)
+            return load_case(job.image, job.liver, predictor.config.preprocess, job.series)
 
         def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
             result = predictor.finish(case, prob, job.id)
@@ -295,13 +297,14 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
                   fmt: str | None = None, save_probabilities: bool = False, lesions_csv: str | Path | None = None,
                   overwrite: bool = False, device: str = "auto", precision: str = "auto", infer: dict | None = None,
                   workers: int | None = None, progress: bool = True,
-                  on_error: Callable[[str], None] | None = None) -> BatchSummary:
+                  on_error: Callable[[str], None] | None = None, series: str | None = None) -> BatchSummary:
     """Run any form of ``hepaseg predict`` (see the module docstring).
 
     Args:
         precision: ``auto`` (bf16 on CUDA, float32 on the CPU), ``fp32`` or ``bf16`` (see ``Predictor``).
         infer: overrides of the model's ``InferConfig`` fields (``tta``, ``threshold``, ...).
         workers: background loader threads (default 1 on the CPU, up to 4 on a GPU).
+        series: one case: the Series Instance UID to read from a DICOM folder holding several.
 
     Raises:
         InputError: bad input overall (model, manifest, folders, output path); in the one-case
@@ -313,6 +316,8 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
             raise InputError(None, "give either --dataset or -i / -l, not both")
         if lesions_csv is not None:
             raise InputError(lesions_csv, "--lesions is for one case; a batch writes <out>/lesions.csv")
+        if series is not None:
+            raise InputError(None, "--series is for one case (-i FOLDER); in a manifest give each case's \"series\"")
         fmt = fmt or "nifti"
         if fmt not in MASK_FORMATS:
             raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
@@ -330,7 +335,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
             _check_writable(path, is_dir=False)
     _require_dicom(Path(image), fmt)
     predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
-    case = load_case(image, liver, predictor.config.preprocess)
+    case = load_case(image, liver, predictor.config.preprocess, series)
     result = predictor.predict(case, _volume_id(Path(image)) or Path(image).name)
     written = write_case(result, case, outputs, fmt)
     return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},

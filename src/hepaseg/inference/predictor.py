@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from ..config import Config, InferConfig, PreprocessConfig
 from ..data.preprocess import prepare_volume
 from ..errors import InputError
-from ..io.geometry import GridMap, canonical_coords, from_canonical, require_same_grid, resample_axis_linear
+from ..io.geometry import GridMap, canonical_coords, from_canonical, on_grid, resample_axis_linear
 from ..io.volumes import Volume, read_volume
 from ..model.device import memory_format
 from .lesion_table import Lesion, lesions
@@ -94,8 +94,13 @@ class LoadedCase:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def load_case(image_path: str | Path, liver_path: str | Path | None, config: PreprocessConfig) -> LoadedCase:
-    """Read and pre-process one case.
+def load_case(image_path: str | Path, liver_path: str | Path | None, config: PreprocessConfig,
+              series: str | None = None) -> LoadedCase:
+    """Read and pre-process one case; a liver mask in another axis order of the image's grid is
+    reordered onto the image's voxels (``io.geometry.on_grid``).
+
+    Args:
+        series: the Series Instance UID to read when ``image_path`` is a DICOM folder holding several.
 
     Raises:
         InputError: missing / unreadable files, grids that differ, an empty liver mask.
@@ -103,9 +108,8 @@ def load_case(image_path: str | Path, liver_path: str | Path | None, config: Pre
     if liver_path is None:
         raise InputError(image_path, "no liver mask given (-l); predict needs one")
     t0 = time.perf_counter()
-    image = read_volume(image_path)
-    liver = read_volume(liver_path)
-    require_same_grid(image, liver)
+    image = read_volume(image_path, series)
+    liver = on_grid(image, read_volume(liver_path))
     t1 = time.perf_counter()
     prepared, prepared_liver, grid, _ = prepare_volume(image, liver, config)
     t2 = time.perf_counter()

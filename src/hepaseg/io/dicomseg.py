@@ -24,11 +24,16 @@ _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "Accessi
           "StudyDate", "StudyTime", "ReferringPhysicianName")
 
 
-def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int]) -> list[tuple[int, object]]:
+def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int],
+                series_uid: str | None = None) -> list[tuple[int, object]]:
     """The series' datasets (headers only) with the slice index k each one lies on, sorted by k.
 
+    Args:
+        series_uid: read only this series' files (the folder may hold others); None: every file.
+
     Raises:
-        InputError: a file does not lie on the volume's grid (another series, a localiser, ...).
+        InputError: a file does not lie on the volume's grid (another series, a localiser, ...), or
+            the series is an enhanced (multi-frame) object.
     """
     import pydicom
 
@@ -40,6 +45,11 @@ def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int])
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except pydicom.errors.InvalidDicomError:
             continue
+        if series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            continue
+        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            raise InputError(path, "DICOM-SEG of an enhanced (multi-frame) source is not supported; "
+                                   "use --format nifti or nrrd")
         if "ImagePositionPatient" not in ds:
             continue
         ras = LPS_TO_RAS[:3, :3] @ np.asarray(ds.ImagePositionPatient, dtype=np.float64)
@@ -58,7 +68,7 @@ def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int])
 
 
 def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, series_number: int = 100,
-                    software_version: str = ""):
+                    software_version: str = "", series_uid: str | None = None):
     """A binary DICOM-SEG dataset of ``mask`` referencing the series in ``series_folder`` (not written).
 
     Args:
@@ -67,6 +77,7 @@ def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, se
         series_folder: the source DICOM series.
         series_number: SeriesNumber of the new segmentation series.
         software_version: recorded as SoftwareVersions and algorithm version (default: hepaseg's).
+        series_uid: the source series' Series Instance UID, where the folder holds several.
 
     Returns:
         a ``highdicom.seg.Segmentation``; ``write_dicom_seg`` saves it.
@@ -75,7 +86,7 @@ def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, se
     from pydicom.sr.codedict import codes
 
     mask = np.asarray(mask) > 0
-    slices = read_series(series_folder, affine, mask.shape)
+    slices = read_series(series_folder, affine, mask.shape, series_uid)
     frames = np.stack([mask[:, :, k].T for k, _ in slices]).astype(np.uint8)  # (frames, rows, cols)
     version = software_version or _version()
     description = hd.seg.SegmentDescription(

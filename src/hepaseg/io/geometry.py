@@ -1,5 +1,6 @@
-"""Voxel grids: the one check that two volumes share a grid, and the mapping between an image's
-original grid and the prepared 1 mm in-plane grid.
+"""Voxel grids: the one check that two volumes share a grid (``on_grid``: a mask on the image's
+grid, possibly in another axis order, returned in the image's voxel order), and the mapping
+between an image's original grid and the prepared 1 mm in-plane grid.
 
 The prepared grid is the original one reoriented (permutation / flips only: lossless) to the
 closest canonical RAS+ orientation, so that axis 2 (z) is the slice axis of an axial scan, then
@@ -178,14 +179,66 @@ def grid_mismatch(a: Volume, b: Volume) -> str | None:
     return None
 
 
-def require_same_grid(reference: Volume, other: Volume, role: str = "the image") -> None:
-    """InputError naming ``other``'s file unless it lies on ``reference``'s grid (within tolerance).
+def align_grid(reference: Volume, other: Volume) -> tuple[Volume | None, str | None]:
+    """``other`` on ``reference``'s grid, or how the two grids differ.
 
-    ``role`` names the reference in the message: ``grid differs from the image <file>: <how>``.
+    The grids match when ``grid_mismatch`` finds no difference, either as they are or after
+    reordering ``other``'s axes (a permutation and / or flips of its array, no interpolation) into
+    ``reference``'s voxel order, e.g. a mask drawn on a NIfTI conversion of a DICOM series whose
+    slices run the other way. The tolerances are ``grid_mismatch``'s, applied to the reordered grid.
+
+    Returns:
+        ``(volume, None)`` when they match: ``other`` itself when its axis order is already the
+        reference's, else a new Volume (array (i, j, k) in the reference's voxel order, the
+        reference's affine, ``other``'s source); ``(None, how)`` otherwise, ``how`` describing the
+        difference of the grids as they are.
     """
     mismatch = grid_mismatch(reference, other)
-    if mismatch:
-        raise InputError(other.source, f"grid differs from {role} {reference.source}: {mismatch}")
+    if mismatch is None:
+        return other, None
+    reordered = _reorder(reference, other)
+    if reordered is None or grid_mismatch(reference, reordered) is not None:
+        return None, mismatch
+    return Volume(reordered.array, reference.affine, other.source), None
+
+
+def _reorder(reference: Volume, other: Volume) -> Volume | None:
+    """``other`` with its axes permuted / flipped to best follow ``reference``'s, or None if its
+    axes are not parallel to the reference's (or the order is already the reference's)."""
+    try:
+        index = np.linalg.solve(np.asarray(reference.affine, float)[:3, :3], np.asarray(other.affine, float)[:3, :3])
+    except np.linalg.LinAlgError:  # a degenerate affine: no axis order to match
+        return None
+    signed = np.rint(index)  # reference axis r <- other axis a with sign signed[r, a]
+    if not (np.all(np.abs(signed).sum(axis=0) == 1) and np.all(np.abs(signed).sum(axis=1) == 1)):
+        return None
+    axes = tuple(int(a) for a in np.argmax(np.abs(signed), axis=1))
+    flips = tuple(r for r in range(3) if signed[r, axes[r]] < 0)
+    if axes == (0, 1, 2) and not flips:
+        return None
+    array = np.flip(np.transpose(np.asarray(other.array), axes), flips)
+    to_other = np.zeros((4, 4))  # reordered index -> other's index
+    to_other[3, 3] = 1.0
+    for r, a in enumerate(axes):
+        sign = signed[r, a]
+        to_other[a, r] = sign
+        to_other[a, 3] = 0.0 if sign > 0 else array.shape[r] - 1
+    return Volume(np.ascontiguousarray(array), np.asarray(other.affine, float) @ to_other, other.source)
+
+
+def on_grid(reference: Volume, other: Volume) -> Volume:
+    """``other`` on ``reference``'s grid (see ``align_grid``): the one rule every mask reader applies.
+
+    Returns:
+        ``other`` itself, or a new Volume with its array reordered exactly into the reference's voxel order.
+
+    Raises:
+        InputError: naming ``other``'s file, ``grid differs from the image <reference file>: <how>``.
+    """
+    aligned, mismatch = align_grid(reference, other)
+    if aligned is None:
+        raise InputError(other.source, f"grid differs from the image {reference.source}: {mismatch}")
+    return aligned
 
 
 def voxel_volume_ml(affine: Affine) -> float:

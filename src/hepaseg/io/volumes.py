@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from .atomic import atomic_path
+from .dicom import Series, choose_series, stack_files
 from .formats import ITK_IO, ITK_SUFFIXES, NIFTI_SUFFIXES, WRITE_SUFFIXES, volume_suffix
 
 Affine = NDArray[np.float64]  # (4, 4) voxel index (i, j, k) -> RAS+ mm
@@ -30,11 +31,13 @@ class Volume:
         array: voxel values, shape (i, j, k) in the file's voxel order.
         affine: (4, 4) voxel index -> RAS+ world coordinates in mm.
         source: the file (or DICOM series folder) it was read from, if any.
+        series: the Series Instance UID of a volume read from a DICOM folder, else None.
     """
 
     array: NDArray
     affine: Affine
     source: str | None = None
+    series: str | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -51,18 +54,28 @@ def voxel_spacing(affine: Affine) -> NDArray[np.float64]:
     return np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
 
 
-def read_volume(path: str | Path) -> Volume:
-    """Read a 3D volume from a NIfTI / NRRD / MHA file or a folder holding one DICOM series.
+def read_volume(path: str | Path, series: str | None = None) -> Volume:
+    """Read a 3D volume from a NIfTI / NRRD / MHA file or a DICOM series in a folder.
+
+    Args:
+        path: the file, or a folder of DICOM files.
+        series: the Series Instance UID to read from a folder holding several (``io.dicom.choose_series``).
 
     Raises:
-        InputError: missing or unreadable file, unknown format, or not a 3D volume.
+        InputError: missing or unreadable file, unknown format, not a 3D volume, a DICOM folder with
+            no series, several and none chosen, or slices that do not form one regular stack
+            (``io.dicom.stack_files``); ``series`` given for a file.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(p, "file not found")
+    if series is not None and not p.is_dir():
+        raise InputError(p, "a series UID is given, but the image is a file, not a DICOM folder")
     try:
         if p.is_dir():
-            array, affine = _read_dicom_series(p)
+            chosen = choose_series(p, series)
+            series = chosen.uid
+            array, affine = _read_dicom_series(p, chosen)
         elif volume_suffix(p) in NIFTI_SUFFIXES:
             array, affine = _read_nifti(p)
         elif volume_suffix(p) in ITK_SUFFIXES:
@@ -73,7 +86,7 @@ def read_volume(path: str | Path) -> Volume:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         raise InputError(p, f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    return Volume(_as_3d(array, p), affine, str(p))
+    return Volume(_as_3d(array, p), affine, str(p), series)
 
 
 def _as_3d(array: NDArray, path: Path) -> NDArray:
@@ -98,16 +111,16 @@ def _read_itk(path: Path) -> tuple[NDArray, Affine]:
     return _from_sitk(sitk.ReadImage(str(path), imageIO=ITK_IO[volume_suffix(path)]))
 
 
-def _read_dicom_series(folder: Path) -> tuple[NDArray, Affine]:
+def _read_dicom_series(folder: Path, series: Series) -> tuple[NDArray, Affine]:
+    """The series' slices, checked and sorted along the slice normal (``io.dicom.stack_files``);
+    an enhanced (multi-frame) object is one file, read whole."""
     import SimpleITK as sitk
 
+    files = [str(f) for f in stack_files(folder, series)]
+    if len(files) == 1:
+        return _from_sitk(sitk.ReadImage(files[0]))
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise InputError(folder, "folder holds no DICOM series")
-    if len(series) > 1:
-        raise InputError(folder, f"folder holds {len(series)} DICOM series; put one series per folder")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
+    reader.SetFileNames(files)
     return _from_sitk(reader.Execute())
 
 

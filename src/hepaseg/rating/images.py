@@ -24,7 +24,7 @@ from nibabel.orientations import apply_orientation, io_orientation
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from ..io.geometry import require_same_grid
+from ..io.geometry import on_grid
 from ..io.volumes import Volume, read_volume
 
 MARGIN_VOXELS = 12
@@ -49,7 +49,7 @@ class Frame:
 
 def frame_of(image: Volume, liver: Volume) -> Frame:
     """The orientation and crop of a case, from its image and liver mask."""
-    require_same_grid(image, liver)
+    liver = on_grid(image, liver)
     ornt = io_orientation(image.affine)
     spacing = np.empty(3)
     spacing[ornt[:, 0].astype(int)] = image.spacing
@@ -75,9 +75,8 @@ def image_stack(image: Volume, liver: Volume, frame: Frame) -> NDArray[np.uint16
 
 
 def mask_stack(mask: Volume, image: Volume, frame: Frame) -> NDArray[np.bool_]:
-    """A contour (on the image's grid) as a boolean stack."""
-    require_same_grid(image, mask)
-    return frame.stack(np.asarray(mask.array) != 0)
+    """A contour (on the image's grid, in any axis order: ``io.geometry.on_grid``) as a boolean stack."""
+    return frame.stack(np.asarray(on_grid(image, mask).array) != 0)
 
 
 def pack_mask(stack: NDArray[np.bool_]) -> bytes:
@@ -101,7 +100,9 @@ def lesion_slices(stack: NDArray[np.bool_]) -> tuple[int, ...]:
     return tuple(int(np.argmax(counts)) for counts in per_slice)
 
 
-def read_case(image_path: Path, liver_path: Path) -> tuple[Volume, Volume, Frame]:
-    """Read a case's image and liver mask and work out its frame."""
-    image, liver = read_volume(image_path), read_volume(liver_path)
+def read_case(image_path: Path, liver_path: Path, series: str | None = None) -> tuple[Volume, Volume, Frame]:
+    """Read a case's image (``series``: the DICOM series to read) and its liver mask (reordered onto
+    the image's voxels where it is in another axis order) and work out its frame."""
+    image = read_volume(image_path, series)
+    liver = on_grid(image, read_volume(liver_path))
     return image, liver, frame_of(image, liver)

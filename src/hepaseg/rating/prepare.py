@@ -114,7 +114,7 @@ def _build(tmp: Path, dataset, cases, algorithms, files, raters, splits, seed, s
     case_rows: dict[str, tuple[str, dict]] = {}
     contours: list[Contour] = []
     for case in cases:
-        image, liver, frame = images.read_case(case.image, case.liver)
+        image, liver, frame = images.read_case(case.image, case.liver, case.series)
         stack = images.image_stack(image, liver, frame)
         image_file = next(names)
         (tmp / image_file).write_bytes(stack.tobytes())

@@ -89,7 +89,7 @@ def simulate_ratings(folder: str | Path, seed: int = 0, noise: float = DEFAULT_N
         if case_id not in known_cases:
             raise InputError(meta["manifest"], f"case {case_id} of the rating folder is not in this manifest")
         case = known_cases[case_id]
-        image, liver, frame = images.read_case(case.image, case.liver)
+        image, liver, frame = images.read_case(case.image, case.liver, case.series)
         truth = images.mask_stack(read_volume(_truth_path(case)), image, frame)
         for contour in contours:
             mask = images.unpack_mask((Path(folder) / contour.mask_file).read_bytes(), truth.shape)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from ..data.manifest import Case
 from ..evaluation.results import Results
+from ..io.geometry import on_grid
 from ..io.volumes import read_volume
 
 MARGIN = 12
@@ -78,13 +79,13 @@ def disagreement_slice(masks: Sequence[NDArray[np.bool_]]) -> int:
 
 def load_panel(case: Case, predictions: Mapping[str, Path], raters: Sequence[str], title: str) -> OverlayPanel:
     """Read one case's image, liver, rater and predicted masks and cut out its example slice."""
-    image = read_volume(case.image)
+    image = case.read_image()
     ornt = io_orientation(image.affine)
     spacing = np.empty(3)
     spacing[ornt[:, 0].astype(int)] = image.spacing
 
     def canonical(path: Path) -> NDArray:
-        return apply_orientation(np.asarray(read_volume(path).array), ornt)
+        return apply_orientation(np.asarray(on_grid(image, read_volume(path)).array), ornt)
 
     names = [*raters, *predictions]
     paths = [case.tumor[r] for r in raters] + list(predictions.values())
