@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -170,10 +171,11 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] = ("127.0.0.1", 
         same_origin(request)
         data = await body(request)
         token = data.get("token")
-        rater = store.rater_for_token(token) if isinstance(token, str) and token else None
+        # the database calls run in the thread pool, so a wait for SQLite's lock never stalls the event loop
+        rater = await run_in_threadpool(store.rater_for_token, token) if isinstance(token, str) and token else None
         if rater is None:
             raise HTTPException(401, "unknown token")
-        sid, _ = store.open_session(rater)
+        sid, _ = await run_in_threadpool(store.open_session, rater)
         response = JSONResponse({"rater": rater})
         response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https")
@@ -209,9 +211,18 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] = ("127.0.0.1", 
         return Response((root / store.contour(found.contour_id).mask_file).read_bytes(),
                         media_type="application/octet-stream")
 
-    async def rate(request: Request) -> Response:
+    def rated_item(request: Request) -> tuple[str, RatedItem]:
         checked(request)
         rater, found, _ = item_of(request)
+        return rater, found
+
+    def store_rating(rater: str, found: RatedItem, data: dict) -> Response:
+        store.rate(rater, found.round, found.position, data.get("rating"), data.get("quality"))
+        items = store.items(rater)
+        return JSONResponse(item_json(items[found.round * n_cases + found.position], items))
+
+    async def rate(request: Request) -> Response:
+        rater, found = await run_in_threadpool(rated_item, request)  # database calls off the event loop
         data = await body(request)
         unknown = set(data) - {"rating", "quality"}
         if unknown or not data:
@@ -220,9 +231,7 @@ def create_app(folder: str | Path, allowed_hosts: Sequence[str] = ("127.0.0.1", 
             raise HTTPException(422, "rating must be an integer from 1 to 5")
         if "quality" in data and not in_scale(data["quality"], QUALITY_SCALE):
             raise HTTPException(422, "quality must be an integer from 1 to 3")
-        store.rate(rater, found.round, found.position, data.get("rating"), data.get("quality"))
-        items = store.items(rater)
-        return JSONResponse(item_json(items[found.round * n_cases + found.position], items))
+        return await run_in_threadpool(store_rating, rater, found, data)
 
     def signout(request: Request) -> Response:
         _, sid = checked(request)
