@@ -37,7 +37,7 @@ from ..errors import InputError
 from ..io.atomic import DIR_MODE, temporary_prefix, write_json
 from ..io.formats import volume_suffix
 from ..io.geometry import on_grid
-from ..io.volumes import read_volume, write_volume
+from ..io.volumes import Volume, read_volume, write_volume
 from .manifest import Case, load_manifest
 
 CHANNEL_NAMES = {"0": "MRI"}  # any name but "CT" gives nnU-Net's z-score normalisation
@@ -115,8 +115,9 @@ def export_nnunet(manifest: str | Path, out: str | Path, dataset_id: int, rater:
         for sub in ("imagesTr", "labelsTr", "imagesTs"):
             (tmp / sub).mkdir()
         for case in (*train, *val):
-            _write_image(case, tmp / "imagesTr", copy)
-            _write_label(case, rater, tmp / "labelsTr" / f"{case.id}{FILE_ENDING}")
+            image = case.read_image()
+            _write_image(case, tmp / "imagesTr", copy, image)
+            _write_label(case, image, rater, tmp / "labelsTr" / f"{case.id}{FILE_ENDING}")
         for case in test:
             _write_image(case, tmp / "imagesTs", copy)
         write_json(tmp / "dataset.json", {
@@ -132,8 +133,9 @@ def export_nnunet(manifest: str | Path, out: str | Path, dataset_id: int, rater:
                         tuple(c.id for c in test), rater, not copy)
 
 
-def _write_image(case: Case, folder: Path, copy: bool) -> None:
-    """``<case>_0000.nii.gz``: the source itself (link or copy) if it is ``.nii.gz``, else converted."""
+def _write_image(case: Case, folder: Path, copy: bool, image: Volume | None = None) -> None:
+    """``<case>_0000.nii.gz``: the source itself (link or copy) if it is ``.nii.gz``, else converted
+    (from ``image``, the case's image if already read)."""
     dest = folder / f"{case.id}_0000{FILE_ENDING}"
     source = case.image.resolve()
     if source.is_file() and volume_suffix(source) == FILE_ENDING:
@@ -142,13 +144,12 @@ def _write_image(case: Case, folder: Path, copy: bool) -> None:
         else:
             dest.symlink_to(source)
         return
-    image = read_volume(source, case.series)
+    image = image if image is not None else case.read_image()
     write_volume(np.asarray(image.array), image.affine, dest)
 
 
-def _write_label(case: Case, rater: str, dest: Path) -> None:
-    """Liver 1, tumour 2 (over the liver) on the image's grid."""
-    image = case.read_image()
+def _write_label(case: Case, image: Volume, rater: str, dest: Path) -> None:
+    """Liver 1, tumour 2 (over the liver) on the grid of the case's ``image``."""
     liver, tumour = (on_grid(image, read_volume(p)) for p in (case.liver, case.tumor[rater]))
     label = np.where(np.asarray(liver.array) > 0, LABELS["liver"], LABELS["background"]).astype(np.uint8)
     label[np.asarray(tumour.array) > 0] = TUMOUR_LABEL

@@ -68,6 +68,18 @@ class GridMap:
         )
 
 
+def canonical_orientation(volume: Volume) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The orientation transform of ``volume`` to the closest canonical RAS+ grid (nibabel's
+    ``io_orientation``, for ``apply_orientation``) and the voxel spacing in mm along the canonical
+    (x, y, z) axes."""
+    from nibabel.orientations import io_orientation
+
+    ornt = io_orientation(volume.affine)
+    spacing = np.empty(3)
+    spacing[ornt[:, 0].astype(int)] = volume.spacing
+    return ornt, spacing
+
+
 def plan_grid(shape: tuple[int, int, int], affine: Affine, inplane_mm: float = 1.0) -> GridMap:
     """The prepared grid for an image of ``shape`` and ``affine``."""
     from nibabel.orientations import inv_ornt_aff, io_orientation

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from nibabel.orientations import apply_orientation, io_orientation
+from nibabel.orientations import apply_orientation
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from ..io.geometry import on_grid
+from ..io.geometry import canonical_orientation, on_grid
 from ..io.volumes import Volume, read_volume
 
 MARGIN_VOXELS = 12
@@ -50,9 +50,7 @@ class Frame:
 def frame_of(image: Volume, liver: Volume) -> Frame:
     """The orientation and crop of a case, from its image and liver mask."""
     liver = on_grid(image, liver)
-    ornt = io_orientation(image.affine)
-    spacing = np.empty(3)
-    spacing[ornt[:, 0].astype(int)] = image.spacing
+    ornt, spacing = canonical_orientation(image)
     mask = apply_orientation(np.asarray(liver.array) != 0, ornt)
     if mask.any():
         lo, hi = np.argwhere(mask).min(0), np.argwhere(mask).max(0) + 1

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from nibabel.orientations import apply_orientation, io_orientation
+from nibabel.orientations import apply_orientation
 from numpy.typing import NDArray
 
 from ..data.manifest import Case
 from ..evaluation.results import Results
-from ..io.geometry import on_grid
+from ..io.geometry import canonical_orientation, on_grid
 from ..io.volumes import read_volume
 
 MARGIN = 12
@@ -80,9 +80,7 @@ def disagreement_slice(masks: Sequence[NDArray[np.bool_]]) -> int:
 def load_panel(case: Case, predictions: Mapping[str, Path], raters: Sequence[str], title: str) -> OverlayPanel:
     """Read one case's image, liver, rater and predicted masks and cut out its example slice."""
     image = case.read_image()
-    ornt = io_orientation(image.affine)
-    spacing = np.empty(3)
-    spacing[ornt[:, 0].astype(int)] = image.spacing
+    ornt, spacing = canonical_orientation(image)
 
     def canonical(path: Path) -> NDArray:
         return apply_orientation(np.asarray(on_grid(image, read_volume(path)).array), ornt)

@@ -16,7 +16,7 @@ import numpy as np
 from ..evaluation.results import INTER_RATER, MEAN, read_results
 from .html import Section, image_html, table_html, text_html
 from .summary import compare
-from .tables import mean_sd
+from .tables import finite_mean, mean_sd
 
 STAGE_TITLES = {
     "preprocess": "pre-processing", "a2": "A2: single training", "a1": "A1: successive halving over seeds",
@@ -104,6 +104,6 @@ def headline(evaluation: str | Path) -> str:
                      + [stat(results.values("detection", "f1", INTER_RATER, MEAN))]))
     if len(algorithms) >= 2:
         first, second = algorithms[:2]
-        a, b = (float(np.nanmean(results.values("scores", "mean_dice", name))) for name in (first, second))
+        a, b = (finite_mean(results.values("scores", "mean_dice", name)) for name in (first, second))
         lines.append(compare("mean Dice", first, second, a, b) + ".")
     return "\n".join(lines)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..evaluation.results import INTER_RATER, MEAN, Results
 from ..evaluation.stats import (
     ALL_RATERS,
@@ -17,13 +15,7 @@ from ..evaluation.stats import (
     find_test,
     tested_pairs,
 )
-from .tables import Column, mean_sd, median
-
-
-def _mean(values: np.ndarray) -> float:
-    finite = values[~np.isnan(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
+from .tables import Column, finite_mean, mean_sd, median
 
 HEADLINES = (  # the metrics the summary ranks the algorithms by
     Column("mean Dice", "scores", "mean_dice", None, SEGMENTATION, "dice", MEAN),
@@ -52,7 +44,7 @@ def compare(name: str, first: str, second: str, a: float, b: float, lower_is_bet
 def ranking(results: Results, tests: Sequence[PairedTest], headline: Column) -> str:
     """The best algorithm in one metric (mean over cases), the others in order, and which tested
     differences are significant after correction."""
-    means = {a: _mean(results.values(headline.table, headline.field, a, headline.rater))
+    means = {a: finite_mean(results.values(headline.table, headline.field, a, headline.rater))
              for a in results.info.algorithms}
     ranked = sorted((a for a in means if not math.isnan(means[a])),
                     key=lambda a: means[a] if headline.lower_is_better else -means[a])

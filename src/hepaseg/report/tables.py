@@ -62,6 +62,13 @@ class Table:
         return buffer.getvalue()
 
 
+def finite_mean(values: ArrayLike) -> float:
+    """The mean of the non-NaN values; NaN if there is none."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
 def mean_sd(values: ArrayLike, pm: str = PM) -> str:
     """``0.738 ± 0.194`` over the non-NaN values (sample SD; ``pm`` between them); ``-`` if there is none."""
     v = np.asarray(values, dtype=np.float64)
