@@ -25,6 +25,12 @@ class PreprocessConfig:
     inplane_spacing_mm: float = 1.0
     percentile_low: float = 2.0  # mapped to 0
     percentile_high: float = 98.0  # mapped to 1; values outside are not clipped
+    # where the percentiles come from: "liver" (inside the liver mask, the paper) or "body" (inside the
+    # body: voxels above the image's Otsu threshold; for the liver model, which has no liver mask yet)
+    normalisation: str = "liver"
+    # what the cache trains: "tumor" (target: each rater's tumour mask; region: the liver) or "liver"
+    # (target: the liver mask, stored as rater "liver"; region: the whole field of view)
+    target: str = "tumor"
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class InferConfig:
     opening_size: int = 3  # in-plane kernel
     tta: bool = False
     lesion_connectivity: int = 26  # 6, 18 or 26: the lesion table's 3D components (as EvalConfig.connectivity)
+    largest_component: bool = False  # keep only the largest 26-connected component (the liver model)
+    fill_holes: bool = False  # fill enclosed holes, in 3D (the liver model)
 
 
 @dataclass(frozen=True)
@@ -212,11 +220,48 @@ def demo_config() -> Config:
     )
 
 
-PRESETS = {"paper": paper_config, "demo": demo_config}
+def paper_liver_config() -> Config:
+    """The liver model (not in the paper, whose livers came from a separate CNN): the aU-Net family
+    on a coarse 3 mm in-plane grid of the whole field of view, body-percentile normalisation, target
+    the liver mask; post-processing keeps the largest component and fills its holes."""
+    return Config(
+        preset="paper-liver",
+        preprocess=PreprocessConfig(inplane_spacing_mm=3.0, percentile_low=2.0, percentile_high=98.0,
+                                    normalisation="body", target="liver"),
+        model=ModelConfig(widths=(16, 32, 64, 128), z_convs=(0, 1, 1, 1),
+                          pools=((2, 2, 1), (2, 2, 2), (2, 2, 1)), dropout=0.1),
+        patch=PatchConfig(output_size=(44, 44, 16), tumor_fraction=0.7),
+        train=TrainConfig(iterations=4000, validate_every=500, ema_decay=0.995, rater="liver"),
+        select=SelectConfig(runs=1, min_iterations=4000, max_iterations=4000),
+        infer=InferConfig(tile_output_size=(96, 96, 48), restrict_to_liver=False, border_opening=False,
+                          largest_component=True, fill_holes=True),
+    )
+
+
+def demo_liver_config() -> Config:
+    """The liver model at the demo's size: a 4 mm grid, a 3-level net of widths 8-32, fewer iterations."""
+    base = paper_liver_config()
+    return base.replace(
+        preset="demo-liver",
+        preprocess=dataclasses.replace(base.preprocess, inplane_spacing_mm=4.0),
+        model=ModelConfig(widths=(8, 16, 32), z_convs=(0, 1, 1), pools=((2, 2, 1), (2, 2, 2)), dropout=0.1),
+        patch=PatchConfig(output_size=(40, 40, 16), tumor_fraction=0.7),
+        train=dataclasses.replace(base.train, iterations=600, validate_every=200, compile=False),
+        select=SelectConfig(runs=1, min_iterations=600, max_iterations=600),
+    )
+
+
+PRESETS = {"paper": paper_config, "demo": demo_config,
+           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config}
+
+
+def liver_preset_for(config: Config) -> Config:
+    """The liver model's preset that goes with a tumour model's: ``demo-liver`` for the demo, else ``paper-liver``."""
+    return demo_liver_config() if config.preset.startswith("demo") else paper_liver_config()
 
 
 def preset(name: str) -> Config:
-    """The named preset (``paper`` or ``demo``)."""
+    """The named preset (``paper``, ``demo``; ``paper-liver``, ``demo-liver`` for the liver model)."""
     try:
         return PRESETS[name]()
     except KeyError:

@@ -154,3 +154,37 @@ def test_a_chosen_series_and_a_liver_mask_in_another_axis_order_prepare_as_the_c
     np.testing.assert_allclose(reordered.grid().original_affine, hbp.affine)
     record = json.loads((tmp_path / "prep" / "case" / "record.json").read_text())
     assert record["source"]["series"] == uid
+
+
+def test_a_liver_model_cache_has_the_whole_field_as_region_and_the_liver_as_target(tmp_path):
+    rng = np.random.default_rng(1)
+    entry = _write_case(tmp_path, "c0", rng)
+    manifest = tmp_path / "dataset.json"
+    manifest.write_text(json.dumps({"name": "t", "raters": ["R1"], "cases": [entry]}))
+    config = PreprocessConfig(inplane_spacing_mm=2.0, normalisation="body", target="liver")
+    preprocess_dataset(manifest, tmp_path / "prep", config, workers=1, progress=False)
+    (case,) = load_prepared(tmp_path / "prep").cases
+    assert case.raters == ("liver",) and case.spacing == pytest.approx((2.0, 2.0, 3.0))
+    assert np.all(case.liver() == 1), "the region is the whole field of view"
+    source = read_volume(tmp_path / "c0" / "liver.nii.gz")
+    back = to_original(case.tumor("liver"), case.grid(), mask=True)
+    assert _dice(back.astype(bool), source.array > 0) >= 0.93, "the target is the liver mask (0.8 -> 2 mm -> 0.8)"
+    # the percentiles come from the body: the voxels above the Otsu threshold of the original image
+    from skimage.filters import threshold_otsu
+
+    original = np.asarray(read_volume(tmp_path / "c0" / "image.nii.gz").array, dtype=np.float64)
+    body = original > threshold_otsu(original.astype(np.float32))
+    p2, p98 = np.percentile(original[body], [2, 98])
+    assert case.record()["normalization"] == {"region": "body", "percentiles": [2.0, 98.0],
+                                              "values": pytest.approx([p2, p98], rel=1e-4)}
+
+
+def test_unknown_normalisation_or_target_is_a_clear_error(tmp_path):
+    rng = np.random.default_rng(2)
+    entry = _write_case(tmp_path, "c0", rng)
+    manifest = tmp_path / "dataset.json"
+    manifest.write_text(json.dumps({"name": "t", "raters": ["R1"], "cases": [entry]}))
+    with pytest.raises(InputError, match="unknown normalisation 'mean'"):
+        preprocess_dataset(manifest, tmp_path / "p1", PreprocessConfig(normalisation="mean"), workers=1, progress=False)
+    with pytest.raises(InputError, match="unknown preprocess target 'spleen'"):
+        preprocess_dataset(manifest, tmp_path / "p2", PreprocessConfig(target="spleen"), workers=1, progress=False)

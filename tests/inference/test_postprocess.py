@@ -7,7 +7,15 @@ import dataclasses
 import numpy as np
 
 from hepaseg.config import InferConfig
-from hepaseg.inference.postprocess import border_opening, liver_border, postprocess, restrict_to_liver, threshold
+from hepaseg.inference.postprocess import (
+    border_opening,
+    fill_holes,
+    largest_component,
+    liver_border,
+    postprocess,
+    restrict_to_liver,
+    threshold,
+)
 
 
 def _liver(n: int = 24, lo: int = 2, hi: int = 22, slices: int = 1) -> np.ndarray:
@@ -97,3 +105,33 @@ def test_postprocess_chain_and_switches():
     assert no_restriction[0, 0, 0] == 1  # outside the liver there is no border either: it stays
     high = postprocess(prob, liver, dataclasses.replace(cfg, threshold=0.85, border_opening=False))
     assert high.sum() == 14 and high.dtype == np.uint8
+
+
+def test_largest_component_keeps_the_biggest_26_connected_piece():
+    mask = np.zeros((6, 6, 3), np.uint8)
+    mask[0:2, 0:2, 0] = 1  # 4 voxels
+    mask[2, 2, 0] = 1  # touches the 4-voxel piece at a corner only: 26-connected to it -> 5
+    mask[4:6, 2:6, 2] = 1  # 8 voxels, two voxels away from the rest
+    expected = np.zeros_like(mask)
+    expected[4:6, 2:6, 2] = 1
+    np.testing.assert_array_equal(largest_component(mask), expected)
+    assert not largest_component(np.zeros((3, 3, 3))).any()
+
+
+def test_fill_holes_fills_enclosed_cavities_only():
+    mask = np.ones((5, 5, 5), np.uint8)
+    mask[2, 2, 2] = 0  # enclosed
+    mask[0, 2, 2] = 0  # on the border: open to the outside
+    filled = fill_holes(mask)
+    assert filled[2, 2, 2] == 1 and filled[0, 2, 2] == 0 and filled.sum() == 124
+
+
+def test_the_liver_steps_run_after_the_threshold():
+    prob = np.zeros((8, 8, 3), np.float32)
+    prob[0:5, 0:5, :] = 0.9
+    prob[2, 2, 1] = 0.1  # a hole
+    prob[7, 7, 0] = 0.9  # a speck
+    config = InferConfig(restrict_to_liver=False, border_opening=False, largest_component=True, fill_holes=True)
+    expected = np.zeros(prob.shape, np.uint8)
+    expected[0:5, 0:5, :] = 1
+    np.testing.assert_array_equal(postprocess(prob, np.ones(prob.shape), config), expected)

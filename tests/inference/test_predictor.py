@@ -9,9 +9,9 @@ import torch
 
 from hepaseg.config import InferConfig
 from hepaseg.errors import InputError
-from hepaseg.inference.predictor import Predictor, load_case, to_original_in_box, with_mirror_tta
+from hepaseg.inference.predictor import Predictor, load_case, with_mirror_tta
 from hepaseg.inference.tiling import predict_volume
-from hepaseg.io.geometry import plan_grid, to_original
+from hepaseg.io.geometry import plan_grid, to_original, to_original_in_box
 from hepaseg.io.volumes import read_volume
 from hepaseg.model.unet import UNet
 

@@ -1,4 +1,4 @@
-"""Commands that train and apply models: ``train`` (A2), ``select`` (A1), ``predict``."""
+"""Commands that train and apply models: ``train`` (A2), ``select`` (A1), ``train-liver``, ``predict``."""
 
 from __future__ import annotations
 
@@ -21,27 +21,90 @@ def add_train(sub) -> None:
                                                                 "(default: the preset's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in the folder (its own preset, configuration and seed)")
+    liver_model_option(p)
     p.set_defaults(func=_run_train)
+
+
+def liver_model_option(p) -> None:
+    p.add_argument("--liver-model", type=Path, default=None, metavar="DIR",
+                   help="a liver model folder (hepaseg train-liver: RUN/model) to embed as OUT/model/liver, "
+                        "so that predict needs no liver mask")
+
+
+def _embed_liver(liver_model: Path | None, folder: Path) -> str:
+    """Embed the liver model (if given) in the model folder; the phrase the command prints."""
+    from ..model.folder import embed_liver_model
+
+    return f"; liver model in {embed_liver_model(liver_model, folder)}" if liver_model is not None else ""
+
+
+def add_train_liver(sub) -> None:
+    p = subparser(sub, "train-liver", "Train the liver model (whole field of view, coarse grid) on the "
+                   "manifest's liver masks: train cases train, val cases choose the best state.",
+                   "hepaseg train-liver data/cohort/dataset.json -o runs/liver --preset demo\n"
+                   "  hepaseg train runs/prep -o runs/a2 --liver-model runs/liver/model\n"
+                   "  hepaseg train-liver data/cohort/dataset.json -o runs/liver --resume")
+    p.add_argument("manifest", type=Path, help="dataset.json (its liver masks are the target)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (gets prep/, checkpoint.pt, model/)")
+    p.add_argument("--preset", default=None, help="paper or demo: the liver model that goes with that tumour "
+                                                  "preset (paper-liver / demo-liver; default paper; with "
+                                                  "--resume: the run's own)")
+    p.add_argument("--config", type=Path, default=None, help="a liver config.json to use instead of a preset")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0)")
+    p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
+                                                                "(default: the preset's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the folder")
+    p.add_argument("--workers", type=int, default=None, help="pre-processing processes (default: all cores)")
+    p.set_defaults(func=_run_train_liver)
+
+
+def _run_train_liver(args) -> None:
+    from dataclasses import replace
+
+    from ..config import resolve_config
+    from ..model.folder import model_dir
+    from ..training.liver import train_liver
+    from ..training.train import run_settings
+
+    resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
+    name = args.preset if args.preset is None or args.preset.endswith("-liver") else f"{args.preset}-liver"
+    if name is None and args.config is None and resumed is None:
+        name = "paper-liver"
+    config = resolve_config(name, args.config, resumed, args.out, may_differ=("train.iterations",))
+    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
+        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
+    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
+    if args.iterations is not None:
+        config = config.replace(train=replace(config.train, iterations=args.iterations))
+    result = train_liver(args.manifest, args.out, config, seed, device=args.device, resume=args.resume,
+                         workers=args.workers)
+    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    print(f"{result.iterations_done} iterations; best validation liver Jaccard {best} at iteration "
+          f"{result.best_iteration}; liver model in {model_dir(args.out)}")
 
 
 def _run_train(args) -> None:
     from dataclasses import replace
 
     from ..config import resolve_config
-    from ..model.folder import model_dir
+    from ..model.folder import check_liver_model, model_dir
     from ..training.train import run_settings, train_run
 
     resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
     config = resolve_config(args.preset, args.config, resumed, args.out, may_differ=("train.iterations",))
+    if args.liver_model is not None:
+        check_liver_model(args.liver_model)  # before hours of training, not after
     if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
         raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
     seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
     if args.iterations is not None:
         config = config.replace(train=replace(config.train, iterations=args.iterations))
     result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
+    liver = _embed_liver(args.liver_model, model_dir(args.out))
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
     print(f"{result.iterations_done} iterations; best validation Jaccard {best} at iteration "
-          f"{result.best_iteration}; model in {model_dir(args.out)}")
+          f"{result.best_iteration}; model in {model_dir(args.out)}{liver}")
 
 
 def add_predict(sub) -> None:
@@ -50,10 +113,12 @@ def add_predict(sub) -> None:
                    "hepaseg predict runs/a1/model -i patient.nii.gz -l liver.nii.gz -o tumor.nii.gz\n"
                    "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/ --format dicom-seg\n"
                    "  hepaseg predict runs/a1/model --dataset data/cohort/dataset.json --split test -o preds/a1\n"
-                   "  hepaseg predict runs/a1/model -i images/ -l livers/ -o preds/a1   (folders: same file names)")
+                   "  hepaseg predict runs/a1/model -i images/ -l livers/ -o preds/a1   (folders: same file names)\n"
+                   "  hepaseg predict runs/a1/model -i patient/dicom/ -o out/   (no -l: the model's liver model)")
     p.add_argument("model", type=Path, help="model folder (weights.safetensors, config.json, model.json)")
     p.add_argument("-i", "--image", type=Path, help="image file or DICOM series folder; or a folder of images")
-    p.add_argument("-l", "--liver", type=Path, help="liver mask on the image's grid; or a folder of them")
+    p.add_argument("-l", "--liver", type=Path, help="liver mask on the image's grid; or a folder of them "
+                                                    "(default: made by the model's liver model, MODEL/liver)")
     p.add_argument("--series", metavar="UID", help="one case: the Series Instance UID to read from a DICOM "
                                                    "folder holding several series")
     p.add_argument("--dataset", type=Path, help="dataset.json: predict its cases into the folder -o")
@@ -120,6 +185,7 @@ def add_select(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run (local: default cores / "
                                                              "workers; ray: default 1, the CPUs asked per run)")
     p.add_argument("--resume", action="store_true", help="continue the selection in OUT; finished runs are kept")
+    liver_model_option(p)
     p.add_argument("--dry-run", action="store_true", help="print the schedule as JSON and exit")
     p.add_argument("--its-per-second", type=float, default=None, help="dry run: single-run speed for the "
                                                                       "time estimate")
@@ -132,6 +198,7 @@ def _run_select(args) -> None:
     import json
 
     from ..config import resolve_config
+    from ..model.folder import check_liver_model
     from ..selection.executors import local_devices, make_executor
     from ..selection.halving import (
         check_selection_feasible,
@@ -142,6 +209,8 @@ def _run_select(args) -> None:
     )
 
     config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
+    if args.liver_model is not None:
+        check_liver_model(args.liver_model)
     if args.dry_run:
         speed = measured_its_per_second(args.its_from) if args.its_from else args.its_per_second
         workers = len(local_devices(args.workers, args.device)) if args.backend == "local" else args.workers or 1
@@ -151,6 +220,7 @@ def _run_select(args) -> None:
         if args.backend == "local" and args.device == "auto":
             check_selection_feasible(config, executor.slots)
         result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
+    liver = _embed_liver(args.liver_model, result.model_dir)
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
-    print(f"winner: seed {result.winner} (best validation Jaccard {best}); model in {result.model_dir}; "
+    print(f"winner: seed {result.winner} (best validation Jaccard {best}); model in {result.model_dir}{liver}; "
           f"table {result.table}; figure {result.figure}")

@@ -5,6 +5,11 @@ prepared grid, axes (x, y, z) in canonical RAS+ order at ``inplane_spacing_mm`` 
 (z untouched): ``image.npy`` (float32, liver p2 -> 0, p98 -> 1, not clipped), ``liver.npy`` and
 ``tumor_<rater>.npy`` (uint8 0/1), plus ``record.json`` holding the grid map back to the original
 file, the normalisation and a fingerprint of the inputs and configuration.
+
+A liver-model cache (``PreprocessConfig.target == "liver"``) has the same layout: the image is
+normalised with the body's percentiles, ``liver.npy`` is the region the sampler and loss see (the
+whole field of view, all ones) and the target is the liver mask, stored as rater ``liver``
+(``tumor_liver.npy``), so the one training loop trains both models.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .manifest import Case, load_manifest
 
 RECORD = "record.json"
 CACHE_FORMAT = 1
+LIVER_TARGET = "liver"  # the "rater" name of the liver mask in a liver-model cache
 
 
 @dataclass(frozen=True)
@@ -144,26 +150,51 @@ def normalize(image: NDArray, p_low: float, p_high: float) -> NDArray[np.float32
     return out
 
 
-def prepare_volume(image: Volume, liver: Volume, config: PreprocessConfig) -> tuple[NDArray, NDArray, GridMap, dict]:
-    """Pre-process one image with its liver mask.
+def body_mask(image: NDArray) -> NDArray[np.bool_]:
+    """The body: voxels above the image's Otsu threshold (MRI background is dark), found on a regular
+    sample of about a million voxels."""
+    from skimage.filters import threshold_otsu
+
+    values = np.asarray(image, dtype=np.float32)
+    return values > threshold_otsu(values.ravel()[:: max(1, values.size // 1_000_000)])
+
+
+NORMALISATIONS = ("liver", "body")
+TARGETS = ("tumor", "liver")
+
+
+def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig) -> tuple[NDArray, NDArray | None,
+                                                                                           GridMap, dict]:
+    """Pre-process one image with its liver mask (``liver`` may be None where
+    ``config.normalisation == "body"``, e.g. before the liver model has run).
 
     Returns:
-        image (x, y, z) float32 normalised on the prepared grid, liver (x, y, z) uint8,
-        the grid map, and the normalisation record.
+        image (x, y, z) float32 normalised on the prepared grid, liver (x, y, z) uint8 (None without
+        a liver), the grid map, and the normalisation record.
 
     Raises:
-        InputError: empty liver mask or constant liver intensities.
+        InputError: empty liver mask, constant intensities, an unknown normalisation.
     """
-    liver_mask = np.asarray(liver.array) > 0
-    if not liver_mask.any():
+    if config.normalisation not in NORMALISATIONS:
+        raise InputError(None, f"unknown normalisation {config.normalisation!r} (choose from {', '.join(NORMALISATIONS)})")
+    liver_mask = None if liver is None else np.asarray(liver.array) > 0
+    if liver_mask is not None and not liver_mask.any():
         raise InputError(liver.source, "liver mask is empty")
-    p_low, p_high = liver_percentiles(image.array, liver_mask, config.percentile_low, config.percentile_high)
+    if config.normalisation == "body":
+        region, where = body_mask(image.array), "the body"
+    elif liver_mask is None:
+        raise InputError(image.source, "liver-percentile normalisation needs a liver mask")
+    else:
+        region, where = liver_mask, "the liver"
+    p_low, p_high = liver_percentiles(image.array, region, config.percentile_low, config.percentile_high)
     if not p_high > p_low:
-        raise InputError(image.source, "image intensities inside the liver are constant; cannot normalise")
+        raise InputError(image.source, f"image intensities inside {where} are constant; cannot normalise")
     grid = plan_grid(image.shape, image.affine, config.inplane_spacing_mm)
     prepared = normalize(to_prepared(image.array, grid), p_low, p_high)
-    norm = {"percentiles": [config.percentile_low, config.percentile_high], "values": [p_low, p_high]}
-    return prepared, to_prepared(liver_mask, grid, mask=True), grid, norm
+    norm = {"region": config.normalisation, "percentiles": [config.percentile_low, config.percentile_high],
+            "values": [p_low, p_high]}
+    prepared_liver = None if liver_mask is None else to_prepared(liver_mask, grid, mask=True)
+    return prepared, prepared_liver, grid, norm
 
 
 def fingerprint(case: Case, config: PreprocessConfig) -> str:
@@ -193,11 +224,16 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
                 return False
         except json.JSONDecodeError:
             pass
+    if config.target not in TARGETS:
+        raise InputError(None, f"unknown preprocess target {config.target!r} (choose from {', '.join(TARGETS)})")
     image = case.read_image()
     liver = on_grid(image, read_volume(case.liver))
     prepared, liver_p, grid, norm = prepare_volume(image, liver, config)
     tumors = {}
-    for rater, path in case.tumor.items():
+    if config.target == "liver":  # the liver model: target the liver, region the whole field
+        tumors[LIVER_TARGET] = liver_p
+        liver_p = np.ones_like(liver_p)
+    for rater, path in case.tumor.items() if config.target == "tumor" else ():
         tumor = on_grid(image, read_volume(path))
         tumors[rater] = to_prepared(np.asarray(tumor.array) > 0, grid, mask=True)
     record = {"fingerprint": fp, "grid": grid.to_dict(), "normalization": norm,

@@ -6,6 +6,7 @@ Three forms (``predict_paths`` chooses by its arguments):
   for DICOM-SEG a folder receiving ``tumor.dcm`` or a ``.dcm`` file); existing outputs are replaced.
 - folders: ``image`` and ``liver`` both folders; case id = file name without suffix (a sub-folder
   of ``image`` is a DICOM series named by the folder); the liver mask is ``<liver>/<id>.<suffix>``.
+  Without ``liver`` (or a case without a mask there) the model's liver model makes the liver mask.
 - a manifest: ``dataset`` (+ ``split``).
 
 Batch outputs in ``out/``: ``<id>.nii.gz`` (``.nrrd``, ``.dcm``), with ``--save-probabilities``
@@ -20,6 +21,7 @@ background threads while the current case is in the network.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -40,6 +42,7 @@ from .predictor import CaseResult, LoadedCase, Predictor, load_case
 DICOM_SEG_NAME = "tumor.dcm"
 PROBABILITY_SUFFIX = "_probability.nii.gz"
 LESIONS = "lesions.csv"
+LIVER_OUTPUTS = "liver"  # batch: the sub-folder of the liver masks used, <id>.<suffix>
 STAGES = ("read", "preprocess", "network", "postprocess", "write")
 
 
@@ -103,13 +106,20 @@ def _volume_id(path: Path) -> str | None:
     return path.name if path.is_dir() else volume_stem(path.name)
 
 
-def jobs_from_folders(images: str | Path, livers: str | Path) -> list[CaseJob]:
-    """Pair every volume in ``images`` with ``livers/<same id>.<any volume suffix>``, sorted by id."""
-    images, livers = Path(images), Path(livers)
+def is_case_folder(path: Path) -> bool:
+    """Whether ``-i path`` is a folder of cases (volume files or sub-folders), not one DICOM series."""
+    return path.is_dir() and any(not p.name.startswith(".") and (p.is_dir() or volume_stem(p.name))
+                                 for p in path.iterdir())
+
+
+def jobs_from_folders(images: str | Path, livers: str | Path | None) -> list[CaseJob]:
+    """Pair every volume in ``images`` with ``livers/<same id>.<any volume suffix>``, sorted by id;
+    without ``livers`` (or a case missing there) the case's liver is None: the liver model makes it."""
+    images = Path(images)
     for folder in (images, livers):
-        if not folder.is_dir():
+        if folder is not None and not Path(folder).is_dir():
             raise InputError(folder, "folder not found")
-    liver_files = {i: p for p in livers.iterdir() if p.is_file() and (i := _volume_id(p))}
+    liver_files = {} if livers is None else {i: p for p in Path(livers).iterdir() if p.is_file() and (i := _volume_id(p))}
     jobs = [CaseJob(i, p, liver_files.get(i)) for p in sorted(images.iterdir()) if (i := _volume_id(p))]
     if not jobs:
         raise InputError(images, "holds no image (NIfTI, NRRD, MHA file or DICOM series folder)")
@@ -238,9 +248,9 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
 
         def load(job: CaseJob) -> LoadedCase:
             _require_dicom(job.image, fmt)
-            if job.liver is None:
-                raise InputError(job.image, "no liver mask with the same name in the liver folder")
-            return load_case(job.image, job.liver, predictor.config.preprocess, job.series)
+            if job.liver is None and predictor.liver_model is None:
+                raise InputError(job.image, "no liver mask for this case and the model has no liver model")
+            return load_case(job.image, job.liver, predictor.config.preprocess, job.series, predictor.liver_model)
 
         def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
             result = predictor.finish(case, prob, job.id)
@@ -297,7 +307,8 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
                   fmt: str | None = None, save_probabilities: bool = False, lesions_csv: str | Path | None = None,
                   overwrite: bool = False, device: str = "auto", precision: str = "auto", infer: dict | None = None,
                   workers: int | None = None, progress: bool = True,
-                  on_error: Callable[[str], None] | None = None, series: str | None = None) -> BatchSummary:
+                  on_error: Callable[[str], None] | None = None, series: str | None = None,
+                  auto_liver: bool = False) -> BatchSummary:
     """Run any form of ``hepaseg predict`` (see the module docstring).
 
     Args:
@@ -305,13 +316,17 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
         infer: overrides of the model's ``InferConfig`` fields (``tta``, ``threshold``, ...).
         workers: background loader threads (default 1 on the CPU, up to 4 on a GPU).
         series: one case: the Series Instance UID to read from a DICOM folder holding several.
+        auto_liver: batch: leave the manifest's (or folder's) liver masks aside, so that the model's
+            liver model makes every case's liver mask (the fully automatic setting of a study).
 
     Raises:
         InputError: bad input overall (model, manifest, folders, output path); in the one-case
             form also any problem of the case itself. Nothing is written then.
     """
     out = Path(out)
-    if dataset is not None or (liver is not None and Path(liver).is_dir()):
+    folders = (liver is not None and Path(liver).is_dir()) or (liver is None and image is not None
+                                                                and is_case_folder(Path(image)))
+    if dataset is not None or folders:
         if dataset is not None and image is not None:
             raise InputError(None, "give either --dataset or -i / -l, not both")
         if lesions_csv is not None:
@@ -322,12 +337,15 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
         if fmt not in MASK_FORMATS:
             raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
         jobs = jobs_from_manifest(dataset, split) if dataset is not None else jobs_from_folders(image, liver)
+        if auto_liver:
+            jobs = [dataclasses.replace(job, liver=None) for job in jobs]
         _check_writable(out, is_dir=True)
         predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
         n = workers or (1 if predictor.device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2)))
         return predict_cases(predictor, jobs, out, fmt, save_probabilities, overwrite, n, progress, on_error)
     if image is None:
-        raise InputError(None, "give an image (-i) with its liver mask (-l), or --dataset")
+        raise InputError(None, "give an image (-i), with its liver mask (-l) unless the model has a liver model, "
+                               "or --dataset")
     fmt = _format_of(out, fmt)
     outputs = single_outputs(out, fmt, save_probabilities, Path(lesions_csv) if lesions_csv else None)
     for path in (outputs.mask, outputs.probability, outputs.lesions):
@@ -335,7 +353,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
             _check_writable(path, is_dir=False)
     _require_dicom(Path(image), fmt)
     predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
-    case = load_case(image, liver, predictor.config.preprocess, series)
+    case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
     result = predictor.predict(case, _volume_id(Path(image)) or Path(image).name)
     written = write_case(result, case, outputs, fmt)
     return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},

@@ -3,7 +3,8 @@
 All arrays live on the prepared grid, axes (x, y, z) with 1 mm in-plane voxels and z the slice
 axis; every morphological step works slice by slice in-plane (structuring elements of shape
 (n, n, 1)), never across slices. Masks are returned as uint8 0/1. Each step can be switched off
-through ``InferConfig`` (``restrict_to_liver``, ``border_opening``).
+through ``InferConfig`` (``restrict_to_liver``, ``border_opening``). The liver model's two steps,
+``largest_component`` and ``fill_holes``, are 3D and off for the tumour model.
 
 Voxels outside the array count as background for erosions: a liver touching the array edge has
 a border there too.
@@ -65,8 +66,27 @@ def border_opening(mask: NDArray, liver: NDArray, erosion_size: int = 7, opening
     return np.where(border, opened, mask).astype(np.uint8)
 
 
+def largest_component(mask: NDArray) -> Mask:
+    """The largest 26-connected component of ``mask`` (all zeros if it is empty); ties: the first label."""
+    import cc3d
+
+    labels = cc3d.connected_components(np.ascontiguousarray(np.asarray(mask) > 0), connectivity=26)
+    sizes = np.bincount(labels.ravel())
+    if len(sizes) < 2:
+        return np.zeros(np.shape(mask), dtype=np.uint8)
+    return (labels == 1 + int(np.argmax(sizes[1:]))).astype(np.uint8)
+
+
+def fill_holes(mask: NDArray) -> Mask:
+    """``mask`` with every background region not connected to the array's border filled (3D)."""
+    from scipy import ndimage
+
+    return ndimage.binary_fill_holes(np.asarray(mask) > 0).astype(np.uint8)
+
+
 def postprocess(probability: NDArray, liver: NDArray, config: InferConfig) -> Mask:
-    """The full chain on the prepared grid: liver restriction, threshold, border opening.
+    """The full chain on the prepared grid: liver restriction, threshold, border opening, then
+    (liver model) largest component and hole filling.
 
     Args:
         probability: (x, y, z) tumour probability from the network.
@@ -83,4 +103,8 @@ def postprocess(probability: NDArray, liver: NDArray, config: InferConfig) -> Ma
     mask = threshold(probability, config.threshold)
     if config.border_opening:
         mask = border_opening(mask, liver, config.border_erosion_size, config.opening_size)
+    if config.largest_component:
+        mask = largest_component(mask)
+    if config.fill_holes:
+        mask = fill_holes(mask)
     return mask

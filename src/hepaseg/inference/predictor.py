@@ -37,10 +37,11 @@ from numpy.typing import NDArray
 from ..config import Config, InferConfig, PreprocessConfig
 from ..data.preprocess import prepare_volume
 from ..errors import InputError
-from ..io.geometry import GridMap, canonical_coords, from_canonical, on_grid, resample_axis_linear
+from ..io.geometry import GridMap, on_grid, to_original_in_box
 from ..io.volumes import Volume, read_volume
 from ..model.device import memory_format
 from .lesion_table import Lesion, lesions
+from .liver import liver_problem, predict_liver
 from .postprocess import postprocess
 from .tiling import fit_tile, liver_box, memory_budget_voxels, predict_tiled
 
@@ -79,11 +80,12 @@ class LoadedCase:
 
     Attributes:
         image: the original image (its ``affine`` and ``source`` decide the outputs' geometry).
-        liver: (i, j, k) bool liver mask on the original grid.
+        liver: (i, j, k) bool liver mask on the original grid, given or predicted.
         prepared: (x, y, z) float32 normalised image on the prepared grid.
         prepared_liver: (x, y, z) uint8 liver mask on the prepared grid.
         grid: the map between the two grids.
-        timings: seconds for ``read`` and ``preprocess``.
+        timings: seconds for ``read``, ``liver`` (the liver model, when it ran) and ``preprocess``.
+        liver_origin: ``given`` (a mask file) or ``predicted`` (the liver model).
     """
 
     image: Volume
@@ -92,29 +94,48 @@ class LoadedCase:
     prepared_liver: NDArray[np.uint8]
     grid: GridMap
     timings: dict[str, float] = field(default_factory=dict)
+    liver_origin: str = "given"
 
 
 def load_case(image_path: str | Path, liver_path: str | Path | None, config: PreprocessConfig,
-              series: str | None = None) -> LoadedCase:
+              series: str | None = None, liver_model: Predictor | None = None) -> LoadedCase:
     """Read and pre-process one case; a liver mask in another axis order of the image's grid is
-    reordered onto the image's voxels (``io.geometry.on_grid``).
+    reordered onto the image's voxels (``io.geometry.on_grid``). Without a liver mask the liver
+    model makes one (``inference.liver``); a given mask always wins.
 
     Args:
         series: the Series Instance UID to read when ``image_path`` is a DICOM folder holding several.
+        liver_model: the liver model's predictor, used when ``liver_path`` is None.
 
     Raises:
-        InputError: missing / unreadable files, grids that differ, an empty liver mask.
+        InputError: missing / unreadable files, grids that differ, an empty liver mask; no liver
+            mask and no liver model; a predicted liver that is missing or implausible
+            (``inference.liver.liver_problem``): the case then gets no tumour mask.
     """
-    if liver_path is None:
-        raise InputError(image_path, "no liver mask given (-l); predict needs one")
+    if liver_path is None and liver_model is None:
+        raise InputError(image_path, "no liver mask given (-l) and the model has no liver model "
+                                     "(train one with 'hepaseg train-liver', embed it with --liver-model)")
     t0 = time.perf_counter()
     image = read_volume(image_path, series)
-    liver = on_grid(image, read_volume(liver_path))
+    timings = {}
+    if liver_path is not None:
+        liver = on_grid(image, read_volume(liver_path))
+        timings["read"] = time.perf_counter() - t0
+    else:
+        timings["read"] = time.perf_counter() - t0
+        t_liver = time.perf_counter()
+        mask = predict_liver(liver_model, image)
+        timings["liver"] = time.perf_counter() - t_liver
+        problem = liver_problem(mask, image.affine)
+        if problem is not None:
+            raise InputError(image_path, f"liver model: {problem}; no tumour mask written "
+                                         "(give a corrected liver mask with -l)")
+        liver = Volume(mask.astype(np.uint8), image.affine, image.source)
     t1 = time.perf_counter()
     prepared, prepared_liver, grid, _ = prepare_volume(image, liver, config)
-    t2 = time.perf_counter()
-    return LoadedCase(image, np.asarray(liver.array) > 0, prepared, prepared_liver, grid,
-                      {"read": t1 - t0, "preprocess": t2 - t1})
+    timings["preprocess"] = time.perf_counter() - t1
+    return LoadedCase(image, np.asarray(liver.array) > 0, prepared, prepared_liver, grid, timings,
+                      "given" if liver_path is not None else "predicted")
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +185,7 @@ class Predictor:
         if self.channels_last:
             net = net.eval().to(memory_format=memory_format(True))
         self.net = net
+        self.liver_model: Predictor | None = None  # the model folder's liver model (``Predictor.load``)
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto", **infer: object) -> Predictor:
@@ -173,11 +195,16 @@ class Predictor:
             InputError: missing or incompatible model folder, unavailable device, unknown precision.
         """
         from ..model.device import resolve_device
-        from ..model.folder import load_model
+        from ..model.folder import liver_model_dir, load_model
 
         dev = resolve_device(device)
         net, config = load_model(model_dir, dev)
-        return cls(net, config.replace(infer=dataclasses.replace(config.infer, **infer)), dev, precision)
+        predictor = cls(net, config.replace(infer=dataclasses.replace(config.infer, **infer)), dev, precision)
+        liver_dir = liver_model_dir(model_dir)
+        if liver_dir.is_dir():
+            liver_net, liver_config = load_model(liver_dir, dev)
+            predictor.liver_model = cls(liver_net, liver_config, dev, precision)
+        return predictor
 
     @property
     def infer(self) -> InferConfig:
@@ -238,24 +265,3 @@ def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArr
     region = tuple(slice(max(0, int(lo) - 1), int(hi) + 1) for lo, hi in zip(*box))
     out[region] = postprocess(prob[region], np.asarray(liver)[region], infer)
     return out
-
-
-def to_original_in_box(array: NDArray, grid: GridMap, box: tuple[NDArray, NDArray]) -> NDArray[np.float32]:
-    """``io.geometry.to_original(array, grid)`` for an array that is 0 outside ``box`` = (lo, hi), faster.
-
-    Only the original voxels whose linear interpolation reaches into the box (plus a one-voxel
-    zero rim, or the volume edge) are computed; every other value is 0, as the full computation gives.
-    Returns (i, j, k) float32 on the original grid.
-    """
-    lo = [max(0, int(box[0][a]) - 1) for a in (0, 1)]
-    hi = [min(grid.prepared_shape[a], int(box[1][a]) + 1) for a in (0, 1)]
-    part = np.asarray(array, dtype=np.float32)[lo[0]:hi[0], lo[1]:hi[1], :]
-    region = [slice(None)] * 3
-    for axis in (0, 1):
-        coords = canonical_coords(grid, axis)
-        near = np.flatnonzero((coords > lo[axis] - 1) & (coords < hi[axis]))
-        part = resample_axis_linear(part, axis, coords[near] - lo[axis])
-        region[axis] = slice(int(near[0]), int(near[-1]) + 1)
-    canonical = np.zeros(grid.canonical_shape, dtype=np.float32)
-    canonical[tuple(region)] = part
-    return from_canonical(canonical, grid)

@@ -2,7 +2,9 @@
 
 ``model/`` holds ``weights.safetensors`` (the best validated state), ``config.json`` (the full
 ``Config``), ``model.json`` (format version, seed, best iteration and Jaccard, validation history)
-and ``train_log.jsonl`` (the training log). Every file is written atomically.
+and ``train_log.jsonl`` (the training log). Every file is written atomically. A tumour model may
+hold its liver model, a model folder itself (``config.preprocess.target == "liver"``), as
+``model/liver/`` (``embed_liver_model``): then ``predict`` needs no liver mask.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 
 from ..config import Config, read_config
 from ..errors import InputError
-from ..io.atomic import atomic_path, write_json, write_text
+from ..io.atomic import DIR_MODE, atomic_path, replace_dir, temporary_prefix, write_json, write_text
 
 MODEL_DIR = "model"
 
@@ -38,6 +40,9 @@ INFO = "model.json"
 LOG = "train_log.jsonl"
 
 
+LIVER_DIR = "liver"
+
+
 def require_format(path: Path, data: Any, fmt: str, version: int, what: str) -> None:
     """Raise InputError unless ``data`` is a dict of format ``fmt`` and version ``version``."""
     if not isinstance(data, dict) or data.get("format") != fmt:
@@ -49,6 +54,54 @@ def require_format(path: Path, data: Any, fmt: str, version: int, what: str) -> 
 
 def model_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / MODEL_DIR
+
+
+def liver_model_dir(folder: str | Path) -> Path:
+    """Where a tumour model folder keeps its liver model."""
+    return Path(folder) / LIVER_DIR
+
+
+def check_liver_model(folder: str | Path) -> Config:
+    """The configuration of a trained liver model folder.
+
+    Raises:
+        InputError: not a model folder, not a liver model, or no weights yet.
+    """
+    folder = Path(folder)
+    config, _ = read_model_info(folder)
+    if config.preprocess.target != "liver":
+        raise InputError(folder, f"is not a liver model (preset {config.preset!r} trains on tumours; "
+                                 "train one with 'hepaseg train-liver')")
+    if not (folder / WEIGHTS).is_file():
+        raise InputError(folder, f"has no {WEIGHTS} (the liver run has not validated yet)")
+    return config
+
+
+def embed_liver_model(liver_model: str | Path, folder: str | Path) -> Path:
+    """Copy the liver model folder ``liver_model`` into the model folder ``folder`` as ``liver/``,
+    replacing one there atomically; returns its new path.
+
+    Raises:
+        InputError: ``liver_model`` is not a trained liver model (``check_liver_model``).
+    """
+    import os
+    import shutil
+    import tempfile
+
+    check_liver_model(liver_model)
+    target = liver_model_dir(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
+    try:
+        os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700
+        for name in (WEIGHTS, CONFIG, INFO, LOG):
+            if (Path(liver_model) / name).is_file():
+                shutil.copy2(Path(liver_model) / name, tmp / name)
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
 
 
 def write_model_info(folder: str | Path, config: Config, info: dict[str, Any]) -> None:

@@ -3,11 +3,15 @@
 Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it depends on:
 
 1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
-2. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
-3. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
-4. ``predict``: both models on the test and unlabeled cases -> ``<out>/preds/{A1,A2}``.
-5. ``evaluate``: against every rater on the test split -> ``<out>/eval``.
-6. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
+2. ``liver``: the liver model (``config.liver_preset_for``), its own cache and run -> ``<out>/liver/model``.
+3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
+4. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
+5. ``predict``: the liver model is embedded in both models; both predict the test and unlabeled
+   cases inside the given livers -> ``<out>/preds/{A1,A2}`` and fully automatically, inside the
+   liver model's livers -> ``<out>/preds/{A1,A2}-auto``.
+6. ``evaluate``: the four against every rater on the test split -> ``<out>/eval``, and the
+   predicted livers against the given ones -> ``<out>/eval/liver.csv``.
+7. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
    ``<out>/rating/results`` holds an exported expert rating (``hepaseg rate``), its section: a new
    export changes this stage's fingerprint, so ``--resume`` then writes the report again.
 
@@ -27,7 +31,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
+import numpy as np
+
+from ..config import Config, liver_preset_for
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
@@ -36,6 +42,7 @@ from ..io.lock import folder_lock
 
 STATE = "pipeline.json"
 ALGORITHMS = ("A1", "A2")
+AUTO = "-auto"  # suffix of an algorithm that segments inside the liver model's liver
 PREDICT_SPLITS = ("test", "unlabeled")
 
 
@@ -96,7 +103,7 @@ def _hash(*parts: Any) -> str:
 
 def run_study(manifest: str | Path, out: str | Path, config: Config, resume: bool = False,
               device: str = "auto", workers: int | None = None, progress: bool = True,
-              log: Callable[[str], None] = print) -> StudyResult:
+              log: Callable[[str], None] = print, liver_config: Config | None = None) -> StudyResult:
     """Run (or continue) the whole study; see the module docstring for the stages.
 
     Args:
@@ -106,6 +113,7 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         resume: continue a study in ``out``; without it an existing study is an error.
         device: ``auto``, ``cpu`` or ``cuda`` for training and prediction.
         workers: parallel processes for pre-processing, selection runs and evaluation.
+        liver_config: the liver model's configuration (default ``config.liver_preset_for(config)``).
 
     Raises:
         InputError: bad manifest or data, an existing study without ``resume``, another process
@@ -118,25 +126,30 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
             raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
     folder = Path(out).resolve()
     with folder_lock(folder):
-        return _run_stages(manifest, dataset, folder, config, resume, device, workers, progress, log)
+        return _run_stages(manifest, dataset, folder, config, liver_config or liver_preset_for(config), resume,
+                           device, workers, progress, log)
 
 
-def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, resume: bool, device: str,
-                workers: int | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
+def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config, resume: bool,
+                device: str, workers: int | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
     """The stages of ``run_study``, with the study folder locked."""
     from ..data.preprocess import load_prepared, preprocess_dataset
-    from ..inference.batch import predict_paths
-    from ..model.folder import model_dir
+    from ..evaluation.liver import score_livers, write_liver_scores
+    from ..inference.batch import LIVER_OUTPUTS, predict_paths
+    from ..model.folder import embed_liver_model, model_dir
+    from ..report.liver import liver_sections
     from ..report.page import write_report
     from ..report.run import run_sections
     from ..selection.executors import make_executor
     from ..selection.halving import check_selection_feasible, run_selection
+    from ..training.liver import train_liver
     from ..training.train import train_run
     from .evaluation import write_evaluation
 
     record = _Record(folder, config, resume)
     prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
-    preds = {"A1": folder / "preds" / "A1", "A2": folder / "preds" / "A2"}
+    liver = folder / "liver"
+    preds = {name: folder / "preds" / name for name in (*ALGORITHMS, *(a + AUTO for a in ALGORITHMS))}
     evaluation, report = folder / "eval", folder / "report.html"
     seconds: dict[str, float] = {}
     skipped: list[str] = []
@@ -166,6 +179,17 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     stage("preprocess", _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
           do_preprocess)
     prep_fp = _hash(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
+
+    def do_liver() -> dict[str, Any]:
+        result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
+                             resume=True, progress=progress, workers=workers)
+        return {"preset": liver_config.preset, "iterations": result.iterations_done,
+                "best_jaccard": result.best_jaccard, "seconds": result.seconds,
+                "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
+
+    liver_fp = _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
+                     liver_config.to_dict(), config.select.first_seed)
+    stage("liver", liver_fp, do_liver, stale=(liver,))
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
 
     def do_a2() -> dict[str, Any]:
@@ -189,35 +213,56 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     stage("a1", a1_fp, do_a1, stale=(a1,))
 
     def do_predict() -> dict[str, Any]:
-        failed = 0
+        failed, no_liver = 0, {}
         for name, model in (("A1", model_dir(a1)), ("A2", model_dir(a2))):
-            for split in PREDICT_SPLITS:
-                if dataset.split(split):
-                    summary = predict_paths(model, preds[name], dataset=manifest, split=split, overwrite=True,
-                                            device=device, infer=asdict(config.infer), progress=progress)
-                    failed += len(summary.failed)
+            embed_liver_model(model_dir(liver), model)
+            for auto in (False, True):
+                for split in PREDICT_SPLITS:
+                    if dataset.split(split):
+                        summary = predict_paths(model, preds[name + AUTO * auto], dataset=manifest, split=split,
+                                                overwrite=True, device=device, infer=asdict(config.infer),
+                                                progress=progress, auto_liver=auto)
+                        if auto:  # no plausible liver: the fully automatic pipeline found no tumour there
+                            no_liver.update(summary.failed)
+                            write_empty_predictions(manifest, preds[name + AUTO], [i for i, _ in summary.failed])
+                        else:
+                            failed += len(summary.failed)
         if failed:
             raise InputError(preds["A1"].parent, f"{failed} case(s) failed to predict (see the lines above)")
-        return {"cases": {s: len(dataset.split(s)) for s in PREDICT_SPLITS}}
+        return {"cases": {s: len(dataset.split(s)) for s in PREDICT_SPLITS}, "no_liver": no_liver}
 
-    predict_fp = _hash(a1_fp, a2_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
+    predict_fp = _hash(a1_fp, a2_fp, liver_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
     stage("predict", predict_fp, do_predict, stale=tuple(preds.values()))
 
     def do_evaluate() -> dict[str, Any]:
         results = write_evaluation(manifest, preds, evaluation, split="test", config=config.evaluate,
                                    workers=workers)
-        return {"cases": len(results.info.cases)}
+        livers = score_livers(manifest, preds["A2" + AUTO] / LIVER_OUTPUTS, split="test")
+        write_liver_scores(livers, evaluation)
+        return {"cases": len(results.info.cases), "liver_dice": float(np.mean([r.dice for r in livers]))}
 
     evaluate_fp = _hash(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
     stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
 
     def do_report() -> dict[str, Any]:
-        write_report(evaluation, report, sections=run_sections(record.data, seconds, device))
+        write_report(evaluation, report, sections=[*liver_sections(evaluation),
+                                                   *run_sections(record.data, seconds, device)])
         return {"report": str(report)}
 
     timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
     stage("report", _hash(evaluate_fp, timings, _rating_fingerprint(evaluation)), do_report)
     return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
+
+
+def write_empty_predictions(manifest: Path, folder: Path, case_ids: list[str]) -> None:
+    """An all-zero tumour mask ``<folder>/<id>.nii.gz`` on each case's image grid: what the fully automatic
+    pipeline found where the liver model found no plausible liver (so the evaluation counts its misses)."""
+    from ..io.volumes import write_volume
+
+    cases = {c.id: c for c in load_manifest(manifest).cases}
+    for case_id in case_ids:
+        image = cases[case_id].read_image()
+        write_volume(np.zeros(image.shape, np.uint8), image.affine, folder / f"{case_id}.nii.gz")
 
 
 def resumed_config(folder: str | Path) -> Config:

@@ -1,0 +1,79 @@
+"""The liver model at prediction time: a liver mask for an image that has none, and its plausibility.
+
+The liver model is a model folder like the tumour model's (``config.preprocess.target == "liver"``),
+kept as ``<model>/liver/``. ``predict_liver`` runs it on the whole field of view of its coarse grid:
+body-percentile normalisation (no liver needed), tiled network, threshold, largest component, holes
+filled. The way back to the original grid interpolates the probability near the kept component
+linearly and thresholds it there (smoother than a coarse mask), then keeps the largest component
+and fills its holes again on the original grid.
+
+``liver_problem`` says why a liver mask is implausible (too small, or filling or framing most of
+the field of view); a case with such a liver gets no tumour mask.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..config import Config
+from ..data.preprocess import prepare_volume
+from ..io.geometry import to_original_in_box, voxel_volume_ml
+from ..io.volumes import Affine, Volume
+from .postprocess import fill_holes, largest_component, postprocess
+from .tiling import liver_box
+
+MIN_LIVER_ML = 300.0  # an adult liver is 1-2 L; below this the model missed most of it
+MAX_FIELD_FRACTION = 0.5  # a "liver" filling more of the field of view than this is not one
+MAX_EDGES_TOUCHED = 2  # ... nor one touching 3 or 4 of the field's in-plane edges
+
+
+class VolumePredictor(Protocol):
+    config: Config
+
+    def probability(self, image: NDArray, region: NDArray) -> NDArray[np.float32]: ...
+
+
+def predict_liver(model: VolumePredictor, image: Volume) -> NDArray[np.bool_]:
+    """The liver mask of ``image`` by the liver model ``model`` (a ``Predictor`` of a liver model).
+
+    Returns:
+        (i, j, k) bool mask on ``image``'s grid; all False when the model finds no liver.
+    """
+    config = model.config
+    prepared, _, grid, _ = prepare_volume(image, None, config.preprocess)
+    field = np.ones(prepared.shape, dtype=np.uint8)
+    prob = model.probability(prepared, field)
+    coarse = postprocess(prob, field, config.infer) > 0
+    if not coarse.any():
+        return np.zeros(image.shape, dtype=bool)
+    from scipy import ndimage
+
+    near = ndimage.binary_dilation(coarse, iterations=1)
+    box = liver_box(near)
+    mask = to_original_in_box(np.where(near, prob, np.float32(0)), grid, box) > config.infer.threshold
+    if config.infer.largest_component:
+        mask = largest_component(mask)
+    if config.infer.fill_holes:
+        mask = fill_holes(mask)
+    return np.asarray(mask, dtype=bool)
+
+
+def liver_problem(mask: NDArray, affine: Affine) -> str | None:
+    """Why a (i, j, k) liver mask is implausible, or None: no liver, under ``MIN_LIVER_ML``, over
+    ``MAX_FIELD_FRACTION`` of the field of view, or touching more than ``MAX_EDGES_TOUCHED`` of the
+    four in-plane edges (axes i and j) of the field."""
+    mask = np.asarray(mask) > 0
+    if not mask.any():
+        return "no liver found"
+    volume = float(mask.sum()) * voxel_volume_ml(affine)
+    if volume < MIN_LIVER_ML:
+        return f"implausible liver: {volume:.0f} mL (< {MIN_LIVER_ML:.0f} mL)"
+    if mask.mean() > MAX_FIELD_FRACTION:
+        return f"implausible liver: it fills {mask.mean() * 100:.0f} % of the field of view"
+    edges = sum(bool(mask.take(index, axis=axis).any()) for axis in (0, 1) for index in (0, -1))
+    if edges > MAX_EDGES_TOUCHED:
+        return f"implausible liver: it touches {edges} of the 4 in-plane edges of the field of view"
+    return None

@@ -1,0 +1,35 @@
+"""Training the liver model: the one training loop on a liver-target cache (``hepaseg train-liver``).
+
+``train_liver`` pre-processes a manifest into ``<out>/prep`` with the liver configuration
+(``config.preprocess.target == "liver"``: coarse whole-field grid, body normalisation, the liver
+mask as target) and trains one run from ``seed`` into ``<out>`` (``checkpoint.pt``, ``model/``), with
+the training cases' liver masks; the validation cases' livers select the best state. Like any run,
+it is resumable and continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import Config
+from ..data.preprocess import preprocess_dataset
+from ..errors import InputError
+from .train import RunResult, train_run
+
+LIVER_PREP = "prep"
+
+
+def train_liver(manifest: str | Path, out: str | Path, config: Config, seed: int = 0,
+                device: str = "auto", resume: bool = False, progress: bool = True,
+                workers: int | None = None) -> RunResult:
+    """Pre-process ``manifest`` for the liver model and train it into ``out`` (``out/model`` is the result).
+
+    Raises:
+        InputError: ``config`` is not a liver configuration, or any error of pre-processing or training.
+    """
+    if config.preprocess.target != "liver" or config.train.rater != "liver":
+        raise InputError(None, f"preset {config.preset!r} is not a liver-model configuration "
+                               "(needs preprocess.target and train.rater 'liver', as in 'demo-liver')")
+    out = Path(out)
+    preprocess_dataset(manifest, out / LIVER_PREP, config.preprocess, workers=workers, progress=progress)
+    return train_run(out / LIVER_PREP, out, config, seed, device=device, resume=resume, progress=progress)

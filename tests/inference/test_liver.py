@@ -1,0 +1,112 @@
+"""The liver model at prediction time (``inference.liver``): plausibility of a liver mask, the
+liver mask of a whole field mapped back to the original grid, and ``load_case`` without a mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig
+from hepaseg.errors import InputError
+from hepaseg.inference.liver import MIN_LIVER_ML, liver_problem, predict_liver
+from hepaseg.inference.predictor import Predictor, load_case
+from hepaseg.io.volumes import Volume, read_volume, write_volume
+from hepaseg.model.shapes import output_size
+from hepaseg.model.unet import center_crop
+
+from .predict_cases import CONFIG, make_affine, mask_dice
+
+LIVER_CONFIG = Config(
+    preset="test-liver",
+    preprocess=PreprocessConfig(inplane_spacing_mm=2.5, normalisation="body", target="liver"),
+    model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.0),
+    infer=InferConfig(tile_output_size=(16, 16, 8), restrict_to_liver=False, border_opening=False,
+                      largest_component=True, fill_holes=True))
+
+
+def bright_is_liver(x: torch.Tensor) -> torch.Tensor:
+    """A stand-in liver network with the test model's margins: liver where the body-normalised image exceeds 0.6."""
+    return 20.0 * (center_crop(x, output_size(LIVER_CONFIG.model, tuple(x.shape[2:]))) - 0.6)
+
+
+def ellipsoid(shape, spacing, centre_mm, radii_mm) -> np.ndarray:
+    grids = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, spacing)), indexing="ij")
+    return sum(((g - c) / r) ** 2 for g, c, r in zip(grids, centre_mm, radii_mm)) <= 1.0
+
+
+def body_with_liver(spacing=(1.5, 1.5, 4.0), shape=(120, 110, 20), seed=0):
+    """(image, liver): a body (grey) holding a bright ellipsoid liver with a dark cyst, plus a
+    bright speck far from it that the largest-component step must drop."""
+    rng = np.random.default_rng(seed)
+    body = ellipsoid(shape, spacing, (90, 82, 40), (72, 58, 200))  # air around it, as in an MRI
+    liver = ellipsoid(shape, spacing, (80, 82, 40), (52, 40, 44))  # 383 mL
+    cyst = ellipsoid(shape, spacing, (80, 82, 40), (6, 6, 6))
+    image = np.where(body, 600, 20) + np.where(liver & ~cyst, 300, 0) + rng.normal(0, 10, shape)
+    image[95:99, 40:44, 8:10] = 1000  # a bright speck in the body, outside the liver
+    return image.astype(np.float32), liver  # the cyst belongs to the liver mask
+
+
+def test_liver_problem_names_missing_small_huge_and_framing_livers():
+    affine = np.diag([2.0, 2.0, 5.0, 1.0])  # 0.02 mL per voxel
+    mask = np.zeros((60, 60, 20), bool)
+    assert liver_problem(mask, affine) == "no liver found"
+    n_small = int(MIN_LIVER_ML / 0.02) - 1  # just under the limit
+    mask.flat[:n_small] = True
+    assert "implausible liver" in liver_problem(mask, affine) and "< 300 mL" in liver_problem(mask, affine)
+    plausible = np.zeros_like(mask)
+    plausible[10:40, 15:45, 2:18] = True  # 14 400 voxels = 288 mL: too small as well
+    assert "288 mL" in liver_problem(plausible, affine)
+    plausible[10:45, 10:50, 0:20] = True  # 28 000 voxels = 560 mL, 39 % of the field, touching no edge
+    assert liver_problem(plausible, affine) is None
+    framing = np.zeros_like(mask)
+    framing[:, 0:6, :] = framing[0:6, :54, :] = framing[54:60, :54, :] = True  # a U: 18 720 voxels, 374 mL
+    assert "touches 3 of the 4" in liver_problem(framing, affine)
+    filling = np.zeros_like(mask)
+    filling[5:55, 5:55, :] = True  # 69 % of the field
+    assert "fills 69 %" in liver_problem(filling, affine)
+
+
+def test_predicted_liver_on_the_original_grid_matches_the_drawn_one():
+    image, liver = body_with_liver()
+    affine = make_affine(spacing=(1.5, 1.5, 4.0))
+    volume = Volume(image, affine, "body.nii.gz")
+    mask = predict_liver(Predictor(bright_is_liver, LIVER_CONFIG), volume)
+    assert mask.shape == image.shape and mask.dtype == bool
+    assert mask_dice(mask, liver) > 0.95  # through a 2.5 mm grid and back
+    assert not mask[95:99, 40:44, 8:10].any()  # the speck is not the largest component
+    assert mask[liver].mean() > 0.97  # the dark cyst is filled: holes belong to the liver
+
+
+def test_load_case_without_a_mask_uses_the_liver_model_and_a_given_mask_wins(tmp_path):
+    image, liver = body_with_liver()
+    affine = make_affine(spacing=(1.5, 1.5, 4.0))
+    image_path = write_volume(image.astype(np.int16), affine, tmp_path / "image.nii.gz")
+    liver_path = write_volume(liver.astype(np.uint8), affine, tmp_path / "liver.nii.gz")
+    model = Predictor(bright_is_liver, LIVER_CONFIG)
+    auto = load_case(image_path, None, CONFIG.preprocess, liver_model=model)
+    assert auto.liver_origin == "predicted" and "liver" in auto.timings
+    assert mask_dice(auto.liver, liver) > 0.95
+    given = load_case(image_path, liver_path, CONFIG.preprocess, liver_model=model)
+    assert given.liver_origin == "given" and "liver" not in given.timings
+    np.testing.assert_array_equal(given.liver, np.asarray(read_volume(liver_path).array) > 0)
+    with pytest.raises(InputError, match="no liver mask given .* has no liver model"):
+        load_case(image_path, None, CONFIG.preprocess)
+
+
+def test_a_case_without_a_plausible_liver_fails_clearly(tmp_path):
+    affine = make_affine(spacing=(1.5, 1.5, 4.0))
+    image, _ = body_with_liver()
+    image_path = write_volume(image.astype(np.int16), affine, tmp_path / "none.nii.gz")
+
+    def finds_nothing(x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(center_crop(x, output_size(LIVER_CONFIG.model, tuple(x.shape[2:]))), -20.0)
+
+    with pytest.raises(InputError, match=r"none.nii.gz: liver model: no liver found; no tumour mask written"):
+        load_case(image_path, None, CONFIG.preprocess, liver_model=Predictor(finds_nothing, LIVER_CONFIG))
+    body = ellipsoid(image.shape, (1.5, 1.5, 4.0), (90, 82, 40), (72, 58, 200))
+    small = ellipsoid(image.shape, (1.5, 1.5, 4.0), (80, 82, 40), (20, 20, 20))  # 34 mL
+    image = np.where(body, 600, 20) + np.where(small, 300, 0) + np.random.default_rng(1).normal(0, 10, image.shape)
+    image_path = write_volume(image.astype(np.int16), affine, tmp_path / "small.nii.gz")
+    with pytest.raises(InputError, match=r"small.nii.gz: liver model: implausible liver: 3\d mL \(< 300 mL\)"):
+        load_case(image_path, None, CONFIG.preprocess, liver_model=Predictor(bright_is_liver, LIVER_CONFIG))
