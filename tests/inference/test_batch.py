@@ -205,16 +205,18 @@ def test_dicom_input_gives_a_dicom_seg_on_the_right_slices(tmp_path, capsys):
     assert seg.Modality == "SEG" and seg.StudyInstanceUID == pydicom.dcmread(files[0]).StudyInstanceUID
     uid_to_k = {pydicom.dcmread(f).SOPInstanceUID: k for k, f in enumerate(files)}
     frames = seg.pixel_array.reshape(-1, SHAPE[1], SHAPE[0])
-    seen = set()
+    seen: dict[int, set[int]] = {1: set(), 2: set()}
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         k = uid_to_k[item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID]
         np.testing.assert_allclose(item.PlanePositionSequence[0].ImagePositionPatient,
                                    pydicom.dcmread(files[k]).ImagePositionPatient, atol=1e-3)
-        np.testing.assert_array_equal(frame, mask[:, :, k].T)
-        seen.add(k)
-    assert seen == {k for k in range(SHAPE[2]) if mask[:, :, k].any()}
+        segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        np.testing.assert_array_equal(frame, (liver if segment == 1 else mask)[:, :, k].T)
+        seen[segment].add(k)
+    assert seen == {1: {k for k in range(SHAPE[2]) if liver[:, :, k].any()},
+                    2: {k for k in range(SHAPE[2]) if mask[:, :, k].any()}}
     reread = hd.seg.segread(seg_path)
-    assert reread.number_of_segments == 1 and reread.SegmentSequence[0].SegmentLabel == "liver tumour"
+    assert [s.SegmentLabel for s in reread.SegmentSequence] == ["Liver", "Neoplasm"]
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -315,7 +317,9 @@ def test_series_and_a_liver_mask_in_another_axis_order_give_the_canonical_predic
                           "--format", "dicom-seg"]) == 0, capsys.readouterr().err
     seg = pydicom.dcmread(tmp_path / "seg" / "tumor.dcm")
     assert {str(item.SeriesInstanceUID) for item in seg.ReferencedSeriesSequence} == {uid}  # not the localiser
-    assert len(seg.PerFrameFunctionalGroupsSequence) == int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
+    liver_slices = int(np.count_nonzero(read_volume(case / "liver_canonical.nii.gz").array.any(axis=(0, 1))))
+    tumour_slices = int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
+    assert len(seg.PerFrameFunctionalGroupsSequence) == liver_slices + tumour_slices
 
     capsys.readouterr()
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "none.nii.gz")]) == 2

@@ -176,7 +176,8 @@ def write_case(result: CaseResult, case: LoadedCase, outputs: Outputs, fmt: str)
     if fmt == "dicom-seg":  # built before anything is written: it is the step that can still fail
         from ..io.dicomseg import build_dicom_seg
 
-        seg = build_dicom_seg(result.mask, case.image.affine, case.image.source, series_uid=case.image.series)
+        seg = build_dicom_seg(result.mask, case.liver, case.image.affine, case.image.source,
+                              series_uid=case.image.series)
     if outputs.probability is not None:
         write_volume(result.probability, case.image.affine, outputs.probability)
     if outputs.lesions is not None:
