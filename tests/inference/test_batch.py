@@ -22,7 +22,7 @@ from hepaseg.inference.lesion_table import read_csv
 from hepaseg.io.volumes import read_volume, write_volume
 
 from ..axis_order import write_dicom_case
-from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case
+from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case, write_manifest
 
 
 def _assert_on_source_grid(mask_path, image_path):
@@ -87,19 +87,8 @@ def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
     np.testing.assert_allclose(back.affine, nib.load(str(image)).affine, atol=1e-4)
 
 
-def _manifest(root, n=3):
-    entries = []
-    for i in range(n):
-        write_case(root / f"c{i}", seed=i)
-        entries.append({"id": f"c{i}", "split": "test", "image": f"c{i}/image.nii.gz", "liver": f"c{i}/liver.nii.gz"})
-    entries.append({**entries[0], "id": "t0", "split": "train"})
-    path = root / "dataset.json"
-    path.write_text(json.dumps({"name": "t", "raters": [], "cases": entries}))
-    return path
-
-
 def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsys):
-    manifest = _manifest(tmp_path / "data")
+    manifest = write_manifest(tmp_path / "data")
     write_volume(np.ones((10, 10, 8), np.uint8), make_affine(), tmp_path / "data" / "c1" / "liver.nii.gz")  # wrong grid
     model = model_folder(tmp_path / "model")
     out = tmp_path / "preds"
@@ -142,7 +131,10 @@ def test_batch_from_folders_pairs_files_by_name(tmp_path, capsys):
                "-l", str(tmp_path / "livers"), "-o", str(tmp_path / "out"), "--format", "nrrd", "--device", "cpu"])
     assert rc == 1
     assert "error: b: " in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nrrd", "lesions", "lesions.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nrrd", "lesions", "lesions.csv", "liver",
+                                                                    "overview"]
+    assert [p.name for p in (tmp_path / "out" / "liver").iterdir()] == ["a.nrrd"]
+    assert [p.name for p in (tmp_path / "out" / "overview").iterdir()] == ["a.png"]
 
 
 def _dicom_series(folder, volume, affine):
@@ -256,8 +248,13 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     assert run(model=tmp_path / "no_model") == 2
     _one_line_error(capsys, "not a hepaseg model folder")
     out_dir.mkdir()
-    assert run(out=out_dir) == 2
+    assert run(out=tmp_path / "tumor.txt") == 2
+    _one_line_error(capsys, "tumor.txt: output path has an unknown suffix; give a folder")
+    (tmp_path / "a_dir.nii.gz").mkdir()
+    assert run(out=tmp_path / "a_dir.nii.gz") == 2
     _one_line_error(capsys, "output path is a directory")
+    assert run("--lesions", str(tmp_path / "l.csv"), out=out_dir) == 2
+    _one_line_error(capsys, "--lesions is for a mask file -o; a folder -o gets lesions.csv")
     (tmp_path / "a_file").write_text("x")
     assert run(out=tmp_path / "a_file" / "tumor.nii.gz") == 2
     _one_line_error(capsys, "cannot create the output folder", "is a file")
@@ -269,7 +266,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     _one_line_error(capsys, "--format dicom-seg writes a .dcm file")
     assert main(["predict", str(model), "--dataset", str(tmp_path / "x.json"), "-o", str(out_dir)]) == 2
     _one_line_error(capsys, "manifest not found")
-    manifest = _manifest(tmp_path / "data", n=1)
+    manifest = write_manifest(tmp_path / "data", n=1)
     assert main(["predict", str(model), "--dataset", str(manifest), "-o", str(tmp_path / "a_file")]) == 2
     _one_line_error(capsys, "output folder is an existing file")
     assert list(out_dir.iterdir()) == [] and not (tmp_path / "a_file").is_dir()
