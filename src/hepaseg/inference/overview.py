@@ -114,11 +114,17 @@ def overview_figure(case_id: str, image: Volume, liver: NDArray, tumour: NDArray
     nx, ny = box[0].stop - box[0].start, box[1].stop - box[1].start
     ratio = ny * float(view.spacing[1]) / (nx * float(view.spacing[0]))  # displayed height / width
     width_in = WIDTH_PX / DPI
-    height_in = min(width_in / len(panels) * ratio + 1.0, MAX_HEIGHT_IN)
-    fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained", facecolor="black")
+    # a fixed layout (constrained layout doubles the drawing time): headline and panel titles on top,
+    # the legend at the bottom, the panels side by side, each image as large as its axes allow
+    top_in, bottom_in, gap_in = 0.75, 0.3, 0.08
+    panel_in = width_in / len(panels) - gap_in
+    height_in = min(panel_in * ratio + top_in + bottom_in, MAX_HEIGHT_IN)
+    fig = Figure(figsize=(width_in, height_in), dpi=DPI, facecolor="black")
     FigureCanvasAgg(fig)
     drawn = set()
-    for ax, panel in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+    axes = [fig.add_axes(((i * (panel_in + gap_in) + gap_in / 2) / width_in, bottom_in / height_in,
+                          panel_in / width_in, 1 - (top_in + bottom_in) / height_in)) for i in range(len(panels))]
+    for ax, panel in zip(axes, panels):
         ax.imshow(view.display(pixels[:, :, panel.k], box), cmap="gray", vmin=window[0], vmax=window[1],
                   aspect=view.aspect, interpolation="nearest")
         for colour, mask in masks.items():
@@ -137,11 +143,13 @@ def overview_figure(case_id: str, image: Volume, liver: NDArray, tumour: NDArray
         ax.set_title(panel.title, color="white", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(_headline(case_id, lesions, len(panels)), color="white", fontsize=11)
+    fig.suptitle(_headline(case_id, lesions, len(panels)), color="white", fontsize=11, y=1 - 0.06 / height_in,
+                 va="top")
     handles = [Line2D([], [], color=c, label=name) for c, name in ((LIVER_COLOUR, "liver"), (TUMOUR_COLOUR, "tumour"))
                if c in drawn]
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, labelcolor="white", frameon=False)
+        fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=8, labelcolor="white", frameon=False,
+                   borderaxespad=0.1)
     return fig
 
 
