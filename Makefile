@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo clean browser
+.PHONY: venv test demo clean test-tools browser
 
 venv: $(STAMP)
 
@@ -17,17 +17,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-test: $(STAMP) browser
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest -q
 
-# The rating app's browser test needs Debian's chromium and chromium-driver. Installed with apt only
-# when running as root and chromium is missing; never fails the build (the test then skips, saying why).
-browser:
-	-@if [ "$$(id -u)" = 0 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; } && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium and chromium-driver for the browser test (apt)"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-		|| echo "apt could not install chromium: the browser test will be skipped"; \
+# Debian tools some tests drive: chromium + chromium-driver (the rating app's browser test) and
+# dicom3tools (dciodvfy, the independent DICOM-SEG validator). Installed with apt only when running
+# as root and one is missing; never fails the build (those tests then skip, saying why).
+TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dciodvfy:dicom3tools
+
+test-tools:
+	-@missing=""; for tool in $(TEST_TOOLS); do \
+		command -v "$${tool%%:*}" >/dev/null 2>&1 || missing="$$missing $${tool#*:}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing for the tests (apt)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "apt could not install$$missing: the tests that need them will be skipped"; \
 	fi
+
+browser: test-tools
 
 demo: $(STAMP)
 	$(BIN)/python -m hepaseg.pipeline.demo

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hepaseg.cli import main
-from hepaseg.inference import batch
+from hepaseg.inference import batch, outputs
 
 from ..inference.predict_cases import model_folder, write_case
 from .processes import digests, interrupt_when, run, temporaries
@@ -41,7 +41,8 @@ def dataset(tmp_path_factory):
 
 
 def _outputs(folder: Path) -> dict[str, str]:
-    return {**digests(folder, "*.nii.gz"), **digests(folder, "lesions/*.csv"), **digests(folder, "lesions.csv")}
+    return {**digests(folder, "*.nii.gz"), **digests(folder, "lesions/*.csv"), **digests(folder, "lesions.csv"),
+            **digests(folder, "liver/*.nii.gz"), **digests(folder, "overview/*.png")}
 
 
 def _predict(dataset, out: Path, *extra: str) -> list[str]:
@@ -59,7 +60,7 @@ def test_killed_mid_batch_continues_where_it_stopped(dataset, tmp_path):
     written = masks()
     assert 2 <= len(written) < CASES, "the fault point was missed"
     reference = _outputs(dataset[2])
-    assert {k: v for k, v in _outputs(out).items() if k.endswith(".nii.gz")} == {k: reference[k] for k in written}
+    assert {k: v for k, v in _outputs(out).items() if k.endswith(".nii.gz") and "/" not in k} == {k: reference[k] for k in written}
     done = run(*_predict(dataset, out))
     assert done.returncode == 0, done.stderr
     skipped = int(done.stdout.split(" already done")[0].split()[-1])
@@ -93,7 +94,7 @@ def test_a_full_file_system_keeps_the_written_cases_and_a_rerun_completes(datase
         assert "Traceback" not in full.stderr and temporaries(out) == []
         reference = _outputs(dataset[2])
         kept = _outputs(out)
-        assert 0 < len([k for k in kept if k.endswith(".nii.gz")]) < CASES
+        assert 0 < len([k for k in kept if k.endswith(".nii.gz") and "/" not in k]) < CASES
         assert all(kept[k] == reference[k] for k in kept if k != "lesions.csv")  # what was written is valid
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
         done = run(*_predict(dataset, out))
@@ -112,21 +113,19 @@ def test_a_read_only_output_folder_is_one_line_and_nothing_is_written(dataset, t
 
 def test_an_injected_enospc_is_one_line_per_case_and_one_for_the_table(dataset, tmp_path, monkeypatch, capsys):
     writes = {"n": 0}
-    real = batch.write_mask
+    real = outputs.write_mask
 
-    def fill_up_after_three(mask, like, path):
+    def fill_up_after_three_cases(mask, like, path):  # two masks a case: the liver used, then the tumour
         writes["n"] += 1
-        if writes["n"] > 3:
+        if writes["n"] > 6:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(mask, like, path)
 
     def no_space_for_the_table(rows, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(batch, "write_mask", fill_up_after_three)
-    write_csv = batch.write_csv
-    monkeypatch.setattr(batch, "write_csv", lambda rows, path: (no_space_for_the_table if Path(path).name == batch.LESIONS
-                                                                else write_csv)(rows, path))
+    monkeypatch.setattr(outputs, "write_mask", fill_up_after_three_cases)
+    monkeypatch.setattr(batch, "write_csv", no_space_for_the_table)  # batch writes only the table
     out = tmp_path / "out"
     assert main(_predict(dataset, out, "--workers", "1")) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("predict: ")]

@@ -47,6 +47,19 @@ def write_case(folder, affine=None, liver_box=(slice(4, 36), slice(4, 32), slice
             write_volume(liver, affine, folder / "liver.nii.gz"))
 
 
+def write_manifest(root, n=3):
+    """``root/dataset.json`` naming ``n`` cases ``c0``.. (``write_case``, seeds 0..) in split test and
+    a copy of ``c0`` as ``t0`` in split train; returns its path."""
+    entries = []
+    for i in range(n):
+        write_case(root / f"c{i}", seed=i)
+        entries.append({"id": f"c{i}", "split": "test", "image": f"c{i}/image.nii.gz", "liver": f"c{i}/liver.nii.gz"})
+    entries.append({**entries[0], "id": "t0", "split": "train"})
+    path = root / "dataset.json"
+    path.write_text(json.dumps({"name": "t", "raters": [], "cases": entries}))
+    return path
+
+
 def dark_is_tumour(x: torch.Tensor) -> torch.Tensor:
     return -20.0 * (center_crop(x, output_size(CONFIG.model, tuple(x.shape[2:]))) + 1.0)
 

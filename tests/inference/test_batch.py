@@ -22,7 +22,7 @@ from hepaseg.inference.lesion_table import read_csv
 from hepaseg.io.volumes import read_volume, write_volume
 
 from ..axis_order import write_dicom_case
-from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case
+from .predict_cases import SHAPE, make_affine, mask_dice, model_folder, write_case, write_manifest
 
 
 def _assert_on_source_grid(mask_path, image_path):
@@ -87,19 +87,8 @@ def test_predict_one_case_writes_mask_probability_and_lesions(tmp_path, capsys):
     np.testing.assert_allclose(back.affine, nib.load(str(image)).affine, atol=1e-4)
 
 
-def _manifest(root, n=3):
-    entries = []
-    for i in range(n):
-        write_case(root / f"c{i}", seed=i)
-        entries.append({"id": f"c{i}", "split": "test", "image": f"c{i}/image.nii.gz", "liver": f"c{i}/liver.nii.gz"})
-    entries.append({**entries[0], "id": "t0", "split": "train"})
-    path = root / "dataset.json"
-    path.write_text(json.dumps({"name": "t", "raters": [], "cases": entries}))
-    return path
-
-
 def test_batch_reports_a_bad_case_goes_on_and_skips_what_is_done(tmp_path, capsys):
-    manifest = _manifest(tmp_path / "data")
+    manifest = write_manifest(tmp_path / "data")
     write_volume(np.ones((10, 10, 8), np.uint8), make_affine(), tmp_path / "data" / "c1" / "liver.nii.gz")  # wrong grid
     model = model_folder(tmp_path / "model")
     out = tmp_path / "preds"
@@ -142,7 +131,10 @@ def test_batch_from_folders_pairs_files_by_name(tmp_path, capsys):
                "-l", str(tmp_path / "livers"), "-o", str(tmp_path / "out"), "--format", "nrrd", "--device", "cpu"])
     assert rc == 1
     assert "error: b: " in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nrrd", "lesions", "lesions.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.nrrd", "lesions", "lesions.csv", "liver",
+                                                                    "overview"]
+    assert [p.name for p in (tmp_path / "out" / "liver").iterdir()] == ["a.nrrd"]
+    assert [p.name for p in (tmp_path / "out" / "overview").iterdir()] == ["a.png"]
 
 
 def _dicom_series(folder, volume, affine):
@@ -205,16 +197,18 @@ def test_dicom_input_gives_a_dicom_seg_on_the_right_slices(tmp_path, capsys):
     assert seg.Modality == "SEG" and seg.StudyInstanceUID == pydicom.dcmread(files[0]).StudyInstanceUID
     uid_to_k = {pydicom.dcmread(f).SOPInstanceUID: k for k, f in enumerate(files)}
     frames = seg.pixel_array.reshape(-1, SHAPE[1], SHAPE[0])
-    seen = set()
+    seen: dict[int, set[int]] = {1: set(), 2: set()}
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         k = uid_to_k[item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID]
         np.testing.assert_allclose(item.PlanePositionSequence[0].ImagePositionPatient,
                                    pydicom.dcmread(files[k]).ImagePositionPatient, atol=1e-3)
-        np.testing.assert_array_equal(frame, mask[:, :, k].T)
-        seen.add(k)
-    assert seen == {k for k in range(SHAPE[2]) if mask[:, :, k].any()}
+        segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        np.testing.assert_array_equal(frame, (liver if segment == 1 else mask)[:, :, k].T)
+        seen[segment].add(k)
+    assert seen == {1: {k for k in range(SHAPE[2]) if liver[:, :, k].any()},
+                    2: {k for k in range(SHAPE[2]) if mask[:, :, k].any()}}
     reread = hd.seg.segread(seg_path)
-    assert reread.number_of_segments == 1 and reread.SegmentSequence[0].SegmentLabel == "liver tumour"
+    assert [s.SegmentLabel for s in reread.SegmentSequence] == ["Liver", "Neoplasm"]
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -254,8 +248,13 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     assert run(model=tmp_path / "no_model") == 2
     _one_line_error(capsys, "not a hepaseg model folder")
     out_dir.mkdir()
-    assert run(out=out_dir) == 2
+    assert run(out=tmp_path / "tumor.txt") == 2
+    _one_line_error(capsys, "tumor.txt: output path has an unknown suffix; give a folder")
+    (tmp_path / "a_dir.nii.gz").mkdir()
+    assert run(out=tmp_path / "a_dir.nii.gz") == 2
     _one_line_error(capsys, "output path is a directory")
+    assert run("--lesions", str(tmp_path / "l.csv"), out=out_dir) == 2
+    _one_line_error(capsys, "--lesions is for a mask file -o; a folder -o gets lesions.csv")
     (tmp_path / "a_file").write_text("x")
     assert run(out=tmp_path / "a_file" / "tumor.nii.gz") == 2
     _one_line_error(capsys, "cannot create the output folder", "is a file")
@@ -267,7 +266,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     _one_line_error(capsys, "--format dicom-seg writes a .dcm file")
     assert main(["predict", str(model), "--dataset", str(tmp_path / "x.json"), "-o", str(out_dir)]) == 2
     _one_line_error(capsys, "manifest not found")
-    manifest = _manifest(tmp_path / "data", n=1)
+    manifest = write_manifest(tmp_path / "data", n=1)
     assert main(["predict", str(model), "--dataset", str(manifest), "-o", str(tmp_path / "a_file")]) == 2
     _one_line_error(capsys, "output folder is an existing file")
     assert list(out_dir.iterdir()) == [] and not (tmp_path / "a_file").is_dir()
@@ -315,7 +314,9 @@ def test_series_and_a_liver_mask_in_another_axis_order_give_the_canonical_predic
                           "--format", "dicom-seg"]) == 0, capsys.readouterr().err
     seg = pydicom.dcmread(tmp_path / "seg" / "tumor.dcm")
     assert {str(item.SeriesInstanceUID) for item in seg.ReferencedSeriesSequence} == {uid}  # not the localiser
-    assert len(seg.PerFrameFunctionalGroupsSequence) == int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
+    liver_slices = int(np.count_nonzero(read_volume(case / "liver_canonical.nii.gz").array.any(axis=(0, 1))))
+    tumour_slices = int(np.count_nonzero(canonical.array.any(axis=(0, 1))))
+    assert len(seg.PerFrameFunctionalGroupsSequence) == liver_slices + tumour_slices
 
     capsys.readouterr()
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "none.nii.gz")]) == 2

@@ -111,6 +111,8 @@ def add_predict(sub) -> None:
     p = subparser(sub, "predict",
                    "Segment liver tumours with a trained model: one case, two folders, or a manifest.",
                    "hepaseg predict runs/a1/model -i patient.nii.gz -l liver.nii.gz -o tumor.nii.gz\n"
+                   "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/   (out/: tumor, liver, "
+                   "lesions.csv, overview.png, segmentation.dcm)\n"
                    "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/ --format dicom-seg\n"
                    "  hepaseg predict runs/a1/model --dataset data/cohort/dataset.json --split test -o preds/a1\n"
                    "  hepaseg predict runs/a1/model -i images/ -l livers/ -o preds/a1   (folders: same file names)\n"
@@ -124,14 +126,15 @@ def add_predict(sub) -> None:
     p.add_argument("--dataset", type=Path, help="dataset.json: predict its cases into the folder -o")
     p.add_argument("--split", help="with --dataset: only this split (default: all cases)")
     p.add_argument("-o", "--out", type=Path, required=True,
-                   help="mask file (one case), or output folder (batch, or DICOM-SEG of one case)")
+                   help="one case: a folder (gets every output) or a mask file (that file only); batch: "
+                        "the output folder")
     p.add_argument("--format", choices=("nifti", "nrrd", "dicom-seg"),
-                   help="output format (default: from the file name; nifti in batch mode); "
-                        "dicom-seg needs a DICOM input")
+                   help="mask format (default: from the file name; nifti for a folder); dicom-seg needs a "
+                        "DICOM input and, with a folder -o, writes only <out>/tumor.dcm")
     p.add_argument("--save-probabilities", action="store_true",
                    help="also write <name>_probability.nii.gz (float32, original grid)")
-    p.add_argument("--lesions", type=Path, help="one case: also write its lesion table here (batch: always "
-                                                "<out>/lesions.csv)")
+    p.add_argument("--lesions", type=Path, help="one case with a mask file -o: also write its lesion table here "
+                                                "(a folder -o and a batch: always <out>/lesions.csv)")
     p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8 flips, 8x slower)")
     p.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     p.add_argument("--no-restrict-to-liver", action="store_true", help="keep tumour outside the liver mask")

@@ -1,18 +1,18 @@
-"""``hepaseg predict`` on one case, a folder pair, or a dataset manifest: outputs, skips, errors.
+"""``hepaseg predict`` on one case, a folder pair, or a dataset manifest: forms, skips, errors.
 
 Three forms (``predict_paths`` chooses by its arguments):
 
-- one case: ``image`` (file or DICOM series folder) + ``liver`` file -> ``out`` (a mask file, or
-  for DICOM-SEG a folder receiving ``tumor.dcm`` or a ``.dcm`` file); existing outputs are replaced.
+- one case: ``image`` (file or DICOM series folder) + ``liver`` file -> ``out``: a folder (every
+  output) or a mask file (``inference.outputs``); existing outputs are replaced.
 - folders: ``image`` and ``liver`` both folders; case id = file name without suffix (a sub-folder
   of ``image`` is a DICOM series named by the folder); the liver mask is ``<liver>/<id>.<suffix>``.
   Without ``liver`` (or a case without a mask there) the model's liver model makes the liver mask.
 - a manifest: ``dataset`` (+ ``split``).
 
-Batch outputs in ``out/``: ``<id>.nii.gz`` (``.nrrd``, ``.dcm``), with ``--save-probabilities``
-``<id>_probability.nii.gz`` (float32), per-case ``lesions/<id>.csv`` and, at the end,
-``lesions.csv``: the rows of every case with a result in ``out/`` (also from earlier runs, e.g.
-another split), sorted by case id. A case whose outputs all exist is skipped unless
+Batch outputs in ``out/`` (``outputs.batch_outputs``): per case the mask, the liver mask used, the
+lesion table and the overview picture (with ``--save-probabilities`` the probability map) and, at
+the end, ``lesions.csv``: the rows of every case with a result in ``out/`` (also from earlier runs,
+e.g. another split), sorted by case id. A case whose outputs all exist is skipped unless
 ``overwrite``; a failing case is reported in one line and the rest go on. Every file is written
 atomically (the mask last, so a case is "done" only when all its files are); inputs are only
 read. Reading and pre-processing (before) and post-processing and writing (after) run in
@@ -32,17 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..io.formats import ITK_SUFFIXES, MASK_FORMATS, NIFTI_SUFFIXES, volume_stem
+from ..io.formats import volume_stem
 from ..io.lock import folder_lock
-from ..io.volumes import write_mask, write_volume
 from ..progress import Progress
 from .lesion_table import Lesion, read_csv, write_csv
-from .predictor import CaseResult, LoadedCase, Predictor, load_case
+from .outputs import LESIONS, batch_outputs, check_format, check_writable, require_dicom, single_outputs, write_case
+from .predictor import LoadedCase, Predictor, load_case
 
-DICOM_SEG_NAME = "tumor.dcm"
-PROBABILITY_SUFFIX = "_probability.nii.gz"
-LESIONS = "lesions.csv"
-LIVER_OUTPUTS = "liver"  # batch: the sub-folder of the liver masks used, <id>.<suffix>
 STAGES = ("read", "preprocess", "network", "postprocess", "write")
 
 
@@ -55,18 +51,6 @@ class CaseJob:
     image: Path
     liver: Path | None
     series: str | None = None
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Where one case's results go; ``probability`` / ``lesions`` None when not written."""
-
-    mask: Path
-    probability: Path | None
-    lesions: Path | None
-
-    def all_exist(self) -> bool:
-        return all(p.is_file() for p in (self.mask, self.probability, self.lesions) if p is not None)
 
 
 @dataclass
@@ -126,85 +110,6 @@ def jobs_from_folders(images: str | Path, livers: str | Path | None) -> list[Cas
     return jobs
 
 
-# --- outputs -----------------------------------------------------------------------------------
-
-
-def _check_writable(path: Path, is_dir: bool) -> None:
-    """InputError unless ``path`` can be written (a file: not a folder; its folders creatable)."""
-    if not is_dir and path.is_dir():
-        raise InputError(path, "output path is a directory; give a file name (e.g. tumor.nii.gz)")
-    if is_dir and path.exists() and not path.is_dir():
-        raise InputError(path, "output folder is an existing file")
-    parent = path if is_dir else path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(path, f"cannot create the output folder: {parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(path, f"output folder {parent} is not writable")
-
-
-def _format_of(path: Path, fmt: str | None) -> str:
-    """The output format: ``fmt`` if given (checked against the suffix), else from the suffix."""
-    name = path.name.lower()
-    by_suffix = ("nifti" if name.endswith(NIFTI_SUFFIXES) else "nrrd" if name.endswith(ITK_SUFFIXES)
-                 else "dicom-seg" if name.endswith(".dcm") else None)
-    if fmt is None:
-        if by_suffix is None:
-            kind = "a directory" if path.is_dir() else "without a known suffix"
-            raise InputError(path, f"output path is {kind}; give a file name ending in .nii.gz or .nrrd "
-                                   "(or use --format dicom-seg with a folder)")
-        return by_suffix
-    if fmt not in MASK_FORMATS:
-        raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
-    if fmt != "dicom-seg" and by_suffix != fmt:
-        raise InputError(path, f"--format {fmt} needs a file name ending in {MASK_FORMATS[fmt]}")
-    if fmt == "dicom-seg" and by_suffix in ("nifti", "nrrd"):
-        raise InputError(path, "--format dicom-seg writes a .dcm file, or tumor.dcm into a folder")
-    return fmt
-
-
-def single_outputs(out: Path, fmt: str, save_probabilities: bool, lesions_csv: Path | None) -> Outputs:
-    """The output paths of the one-case form."""
-    if fmt == "dicom-seg" and not out.name.lower().endswith(".dcm"):
-        out = out / DICOM_SEG_NAME
-    stem = out.name[: -len(".nii.gz")] if out.name.lower().endswith(".nii.gz") else out.stem
-    prob = out.with_name(stem + PROBABILITY_SUFFIX) if save_probabilities else None
-    return Outputs(out, prob, lesions_csv)
-
-
-def batch_outputs(out_dir: Path, case_id: str, fmt: str, save_probabilities: bool) -> Outputs:
-    """The output paths of one case of a batch."""
-    prob = out_dir / f"{case_id}{PROBABILITY_SUFFIX}" if save_probabilities else None
-    return Outputs(out_dir / f"{case_id}{MASK_FORMATS[fmt]}", prob, out_dir / "lesions" / f"{case_id}.csv")
-
-
-def write_case(result: CaseResult, case: LoadedCase, outputs: Outputs, fmt: str) -> float:
-    """Write one case's files (mask last); returns the seconds it took."""
-    t0 = time.perf_counter()
-    seg = None
-    if fmt == "dicom-seg":  # built before anything is written: it is the step that can still fail
-        from ..io.dicomseg import build_dicom_seg
-
-        seg = build_dicom_seg(result.mask, case.image.affine, case.image.source, series_uid=case.image.series)
-    if outputs.probability is not None:
-        write_volume(result.probability, case.image.affine, outputs.probability)
-    if outputs.lesions is not None:
-        write_csv(result.lesions, outputs.lesions)
-    if seg is not None:
-        from ..io.dicomseg import write_dicom_seg
-
-        write_dicom_seg(seg, outputs.mask)
-    else:
-        write_mask(result.mask, case.image, outputs.mask)
-    return time.perf_counter() - t0
-
-
-def _require_dicom(image: Path, fmt: str) -> None:
-    if fmt == "dicom-seg" and not Path(image).is_dir():
-        raise InputError(image, "--format dicom-seg needs a DICOM series folder as input (-i)")
-
-
 # --- driver ------------------------------------------------------------------------------------
 
 
@@ -239,7 +144,7 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             printed on stderr, above the progress bar).
     """
     out_dir = Path(out_dir)
-    _check_writable(out_dir, is_dir=True)
+    check_writable(out_dir, is_dir=True)
     with folder_lock(out_dir):
         summary = BatchSummary()
         outputs = {job.id: batch_outputs(out_dir, job.id, fmt, save_probabilities) for job in jobs}
@@ -247,14 +152,14 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
         summary.skipped = len(jobs) - len(todo)
 
         def load(job: CaseJob) -> LoadedCase:
-            _require_dicom(job.image, fmt)
+            require_dicom(job.image, outputs[job.id])
             if job.liver is None and predictor.liver_model is None:
                 raise InputError(job.image, "no liver mask for this case and the model has no liver model")
             return load_case(job.image, job.liver, predictor.config.preprocess, job.series, predictor.liver_model)
 
         def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
             result = predictor.finish(case, prob, job.id)
-            written = write_case(result, case, outputs[job.id], fmt)
+            written = write_case(job.id, result, case, outputs[job.id])
             return {**case.timings, "network": network_s, **result.timings, "write": written}
 
         def fail(case_id: str, exc: Exception) -> None:
@@ -333,28 +238,25 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
             raise InputError(lesions_csv, "--lesions is for one case; a batch writes <out>/lesions.csv")
         if series is not None:
             raise InputError(None, "--series is for one case (-i FOLDER); in a manifest give each case's \"series\"")
-        fmt = fmt or "nifti"
-        if fmt not in MASK_FORMATS:
-            raise InputError(None, f"unknown output format {fmt!r} (choose from {', '.join(MASK_FORMATS)})")
+        fmt = check_format(fmt or "nifti")
         jobs = jobs_from_manifest(dataset, split) if dataset is not None else jobs_from_folders(image, liver)
         if auto_liver:
             jobs = [dataclasses.replace(job, liver=None) for job in jobs]
-        _check_writable(out, is_dir=True)
+        check_writable(out, is_dir=True)
         predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
         n = workers or (1 if predictor.device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2)))
         return predict_cases(predictor, jobs, out, fmt, save_probabilities, overwrite, n, progress, on_error)
     if image is None:
         raise InputError(None, "give an image (-i), with its liver mask (-l) unless the model has a liver model, "
                                "or --dataset")
-    fmt = _format_of(out, fmt)
-    outputs = single_outputs(out, fmt, save_probabilities, Path(lesions_csv) if lesions_csv else None)
-    for path in (outputs.mask, outputs.probability, outputs.lesions):
-        if path is not None:
-            _check_writable(path, is_dir=False)
-    _require_dicom(Path(image), fmt)
+    outputs = single_outputs(out, fmt, Path(image), save_probabilities, Path(lesions_csv) if lesions_csv else None)
+    for path in outputs.files:
+        check_writable(path, is_dir=False)
+    require_dicom(Path(image), outputs)
     predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
     case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
-    result = predictor.predict(case, _volume_id(Path(image)) or Path(image).name)
-    written = write_case(result, case, outputs, fmt)
+    case_id = _volume_id(Path(image)) or Path(image).name
+    result = predictor.predict(case, case_id)
+    written = write_case(case_id, result, case, outputs)
     return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},
                         lesions_csv=outputs.lesions)

@@ -1,10 +1,13 @@
-"""DICOM-SEG export of a tumour mask that references the DICOM series it was predicted on.
+"""DICOM-SEG of a prediction, referencing the DICOM series it was predicted on.
 
-The mask is on the grid ``volumes.read_volume`` gives the series: axis i along the rows' direction
+The masks are on the grid ``volumes.read_volume`` gives the series: axis i along the rows' direction
 (DICOM columns), j along the columns' direction (DICOM rows), k across slices. Each source slice
 is matched to its k by its ImagePositionPatient (through the volume's affine), so frame ``f`` of
-the segmentation is derived from, and references, exactly the slice it lies on. One binary
-segment "Neoplasm" in the liver; empty frames are omitted (highdicom's default).
+the segmentation is derived from, and references, exactly the slice it lies on. One BINARY SEG with
+two segments, coded with SNOMED CT: 1 "Liver" (the liver mask the prediction used; Anatomical
+Structure / Liver) and 2 "Neoplasm" (the tumour mask; Morphologically Abnormal Structure /
+Neoplasm, anatomic region Liver), both AUTOMATIC by the algorithm "hepaseg". A segment's empty
+frames are omitted (highdicom's default; all frames are kept when both masks are empty).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int],
             continue
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
             raise InputError(path, "DICOM-SEG of an enhanced (multi-frame) source is not supported; "
-                                   "use --format nifti or nrrd")
+                                   "write NIfTI or NRRD instead (-o FILE.nii.gz)")
         if "ImagePositionPatient" not in ds:
             continue
         ras = LPS_TO_RAS[:3, :3] @ np.asarray(ds.ImagePositionPatient, dtype=np.float64)
@@ -67,12 +70,17 @@ def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int],
     return sorted(matched.items(), key=lambda item: item[0])
 
 
-def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, series_number: int = 100,
-                    software_version: str = "", series_uid: str | None = None):
-    """A binary DICOM-SEG dataset of ``mask`` referencing the series in ``series_folder`` (not written).
+SEGMENT_LABELS = ("Liver", "Neoplasm")  # segment numbers 1 and 2
+
+
+def build_dicom_seg(tumour: NDArray, liver: NDArray, affine: Affine, series_folder: str | Path,
+                    series_number: int = 100, software_version: str = "", series_uid: str | None = None):
+    """A binary DICOM-SEG dataset of the liver and tumour masks referencing the series in
+    ``series_folder`` (not written; see the module docstring).
 
     Args:
-        mask: (i, j, k) binary mask on the series' grid (as ``read_volume(series_folder)`` gives it).
+        tumour: (i, j, k) binary tumour mask on the series' grid (as ``read_volume(series_folder)`` gives it).
+        liver: (i, j, k) binary liver mask on the same grid (the one the prediction used).
         affine: that grid's (4, 4) voxel -> RAS+ mm.
         series_folder: the source DICOM series.
         series_number: SeriesNumber of the new segmentation series.
@@ -81,29 +89,39 @@ def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, se
 
     Returns:
         a ``highdicom.seg.Segmentation``; ``write_dicom_seg`` saves it.
+
+    Raises:
+        InputError: the series does not match the grid (``read_series``); ValueError: masks of
+            another shape.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    mask = np.asarray(mask) > 0
-    slices = read_series(series_folder, affine, mask.shape, series_uid)
-    frames = np.stack([mask[:, :, k].T for k, _ in slices]).astype(np.uint8)  # (frames, rows, cols)
+    masks = [np.asarray(m) > 0 for m in (liver, tumour)]  # segment 1, segment 2
+    if masks[0].shape != masks[1].shape:
+        raise ValueError(f"liver mask {masks[0].shape} and tumour mask {masks[1].shape} differ in shape")
+    slices = read_series(series_folder, affine, masks[0].shape, series_uid)
+    # (frames, rows, cols, segments): frame f is source slice k, transposed to DICOM rows x columns
+    frames = np.stack([np.stack([m[:, :, k].T for m in masks], axis=-1) for k, _ in slices]).astype(np.uint8)
     version = software_version or _version()
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="liver tumour",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="hepaseg", family=codes.cid7162.ArtificialIntelligence, version=version),
-        anatomic_regions=[codes.SCT.Liver],
-    )
+    algorithm = hd.AlgorithmIdentificationSequence(name="hepaseg", family=codes.cid7162.ArtificialIntelligence,
+                                                   version=version)
+    automatic = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=1, segment_label=SEGMENT_LABELS[0], segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=codes.SCT.Liver, algorithm_type=automatic, algorithm_identification=algorithm),
+        hd.seg.SegmentDescription(
+            segment_number=2, segment_label=SEGMENT_LABELS[1],
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm, algorithm_type=automatic, algorithm_identification=algorithm,
+            anatomic_regions=[codes.SCT.Liver]),
+    ]
     return hd.seg.Segmentation(
         source_images=[ds for _, ds in slices],
         pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description],
+        segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
         series_number=series_number,
         sop_instance_uid=hd.UID(),
@@ -112,8 +130,7 @@ def build_dicom_seg(mask: NDArray, affine: Affine, series_folder: str | Path, se
         manufacturer_model_name="hepaseg aU-Net",
         software_versions=version,
         device_serial_number="none",
-        series_description="liver tumour (hepaseg)",
-        omit_empty_frames=bool(mask.any()),  # an all-empty SEG keeps its frames
+        series_description="liver and tumour (hepaseg)",
     )
 
 

@@ -135,7 +135,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     """The stages of ``run_study``, with the study folder locked."""
     from ..data.preprocess import load_prepared, preprocess_dataset
     from ..evaluation.liver import score_livers, write_liver_scores
-    from ..inference.batch import LIVER_OUTPUTS, predict_paths
+    from ..inference.batch import predict_paths
+    from ..inference.outputs import LIVER_DIR
     from ..model.folder import embed_liver_model, model_dir
     from ..report.liver import liver_sections
     from ..report.page import write_report
@@ -237,7 +238,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     def do_evaluate() -> dict[str, Any]:
         results = write_evaluation(manifest, preds, evaluation, split="test", config=config.evaluate,
                                    workers=workers)
-        livers = score_livers(manifest, preds["A2" + AUTO] / LIVER_OUTPUTS, split="test")
+        livers = score_livers(manifest, preds["A2" + AUTO] / LIVER_DIR, split="test")
         write_liver_scores(livers, evaluation)
         return {"cases": len(results.info.cases), "liver_dice": float(np.mean([r.dice for r in livers]))}
 

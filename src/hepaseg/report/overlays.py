@@ -5,8 +5,8 @@ algorithm. Slice: the axial slice where the masks (all raters and algorithms) di
 with the most voxels inside some but not all masks; without any disagreement, the slice with the most
 tumour; without tumour, the middle slice. Arrays are reoriented to the closest canonical RAS+
 grid (permutation / flips only) and shown in radiological convention: patient right on the
-left, anterior at the top. The view is cropped to the liver and the masks on that slice (margin
-``MARGIN`` voxels).
+left, anterior at the top (``io.axial.AxialView``). The view is cropped to the liver and the
+masks on that slice (margin ``MARGIN`` voxels).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from nibabel.orientations import apply_orientation
 from numpy.typing import NDArray
 
 from ..data.manifest import Case
 from ..evaluation.results import Results
-from ..io.geometry import canonical_orientation, on_grid
+from ..io.axial import AxialView, plane_box
+from ..io.geometry import on_grid
 from ..io.volumes import read_volume
 
 MARGIN = 12
@@ -80,10 +80,10 @@ def disagreement_slice(masks: Sequence[NDArray[np.bool_]]) -> int:
 def load_panel(case: Case, predictions: Mapping[str, Path], raters: Sequence[str], title: str) -> OverlayPanel:
     """Read one case's image, liver, rater and predicted masks and cut out its example slice."""
     image = case.read_image()
-    ornt, spacing = canonical_orientation(image)
+    view = AxialView.of(image)
 
     def canonical(path: Path) -> NDArray:
-        return apply_orientation(np.asarray(on_grid(image, read_volume(path)).array), ornt)
+        return view.canonical(on_grid(image, read_volume(path)).array)
 
     names = [*raters, *predictions]
     paths = [case.tumor[r] for r in raters] + list(predictions.values())
@@ -91,20 +91,9 @@ def load_panel(case: Case, predictions: Mapping[str, Path], raters: Sequence[str
     k = disagreement_slice(masks)
     liver = canonical(case.liver)[:, :, k] != 0
     plane = [m[:, :, k] for m in masks]
-    area = np.logical_or.reduce([liver, *plane])
-    if area.any():
-        rows, cols = np.nonzero(area)
-        box = (slice(max(rows.min() - MARGIN, 0), rows.max() + MARGIN + 1),
-               slice(max(cols.min() - MARGIN, 0), cols.max() + MARGIN + 1))
-    else:
-        box = (slice(None), slice(None))
-    pixels = apply_orientation(np.asarray(image.array, dtype=np.float32), ornt)[:, :, k]
-
-    def display(a: NDArray) -> NDArray:
-        return a[box].T[::-1, ::-1]  # (x, y) -> rows anterior first, columns patient right first
-
-    axis = int(np.flatnonzero(ornt[:, 0] == 2)[0])
-    index = k if ornt[axis, 1] > 0 else image.shape[axis] - 1 - k
-    return OverlayPanel(case=case.id, title=title, slice_index=int(index), slice_axis=axis,
-                        image=display(pixels), masks={n: display(m) for n, m in zip(names, plane)},
-                        aspect=float(spacing[1] / spacing[0]))
+    box = plane_box(np.logical_or.reduce([liver, *plane]), MARGIN)
+    pixels = view.canonical(np.asarray(image.array, dtype=np.float32))[:, :, k]
+    axis, index = view.file_slice(k)
+    return OverlayPanel(case=case.id, title=title, slice_index=index, slice_axis=axis,
+                        image=view.display(pixels, box), masks={n: view.display(m, box) for n, m in zip(names, plane)},
+                        aspect=view.aspect)
