@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig, SelectConfig, demo_config
+from hepaseg.config import (
+    Config,
+    InferConfig,
+    ModelConfig,
+    PatchConfig,
+    PreprocessConfig,
+    SelectConfig,
+    demo_config,
+    demo_liver_config,
+)
 
 
 def tiny_study_config(iterations: int = 4) -> Config:
@@ -18,3 +27,14 @@ def tiny_study_config(iterations: int = 4) -> Config:
         train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2),
         select=SelectConfig(runs=2, min_iterations=iterations // 2, max_iterations=iterations, eta=2),
         infer=InferConfig(tile_output_size=(40, 40, 12)))
+
+
+def tiny_liver_config(iterations: int = 4) -> Config:
+    """The demo liver model shrunk like ``tiny_study_config``: a two-level net on a 6 mm grid."""
+    cfg = demo_liver_config()
+    return cfg.replace(
+        preprocess=replace(cfg.preprocess, inplane_spacing_mm=6.0),
+        model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0, bn_momentum=0.1),
+        patch=PatchConfig(output_size=(8, 8, 4), tumor_fraction=0.7),
+        train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2),
+        infer=replace(cfg.infer, tile_output_size=(40, 40, 12)))

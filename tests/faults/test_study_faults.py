@@ -11,7 +11,7 @@ import pytest
 from hepaseg.pipeline.study import STATE
 from hepaseg.synth import write_cohort
 
-from ..tiny_study import tiny_study_config
+from ..tiny_study import tiny_liver_config, tiny_study_config
 from .processes import digests, interrupt_when, run, temporaries
 
 
@@ -21,9 +21,10 @@ def setup(tmp_path_factory):
     manifest = write_cohort(root / "cohort", seed=3, small=True, workers=1, progress=False)
     config = root / "config.json"
     config.write_text(tiny_study_config(iterations=8).to_json())
+    (root / "liver.json").write_text(tiny_liver_config().to_json())
     reference = root / "reference"
     done = run("study", str(manifest), "-o", str(reference), "--config", str(config), "--device", "cpu",
-               "--workers", "1")
+               "--workers", "1", "--liver-config", str(root / "liver.json"))
     assert done.returncode == 0, done.stderr
     return manifest, config, reference
 
@@ -43,7 +44,8 @@ def test_killed_in_a1_resumes_with_its_own_configuration_to_the_same_results(set
     manifest, config, reference = setup
     out = tmp_path / "study"
     killed = interrupt_when(["study", str(manifest), "-o", str(out), "--config", str(config), "--device", "cpu",
-                             "--workers", "1"], lambda: "a1" in _stages(out))
+                             "--workers", "1", "--liver-config", str(config.parent / "liver.json")],
+                            lambda: "a1" in _stages(out))
     assert killed.returncode == -signal.SIGKILL
     assert not _stages(out)["a1"].get("finished"), "the fault point was missed"
     done = run("study", str(manifest), "-o", str(out), "--resume", "--device", "cpu", "--workers", "1")

@@ -20,9 +20,9 @@ from hepaseg.pipeline.study import STATE, run_study
 from hepaseg.report.run import headline
 from hepaseg.synth import write_cohort
 
-from ..tiny_study import tiny_study_config
+from ..tiny_study import tiny_liver_config, tiny_study_config
 
-STAGES = ("preprocess", "a2", "a1", "predict", "evaluate", "report")
+STAGES = ("preprocess", "liver", "a2", "a1", "predict", "evaluate", "report")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,8 @@ def cohort(tmp_path_factory):
 @pytest.fixture(scope="module")
 def study(cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    result = run_study(cohort, out, tiny_study_config(), device="cpu", workers=1, progress=False, log=lambda s: None)
+    result = run_study(cohort, out, tiny_study_config(), device="cpu", workers=1, progress=False, log=lambda s: None,
+                       liver_config=tiny_liver_config())
     return out, result
 
 
@@ -44,13 +45,26 @@ def test_study_runs_every_stage_and_writes_the_report(study, cohort):
     assert set(result.stage_seconds) == set(STAGES) and result.skipped == ()
     manifest = json.loads(cohort.read_text())
     predicted = {c["id"] for c in manifest["cases"] if c["split"] in ("test", "unlabeled")}
-    for algorithm in ("A1", "A2"):
+    for algorithm in ("A1", "A2", "A1-auto", "A2-auto"):
         assert {p.name.removesuffix(".nii.gz") for p in (out / "preds" / algorithm).glob("*.nii.gz")} == predicted
     results = read_results(result.evaluation)
-    assert results.info.algorithms == ("A1", "A2")
+    assert results.info.algorithms == ("A1", "A2", "A1-auto", "A2-auto")
+    assert json.loads((out / "a1" / "model" / "liver" / "config.json").read_text())["preset"] == "demo-liver"
+    no_liver = record["stages"]["predict"]["facts"]["no_liver"]
+    for algorithm in ("A1", "A2"):  # inside the given livers every case has its liver written beside it
+        livers = {p.name.removesuffix(".nii.gz") for p in (out / "preds" / algorithm / "liver").glob("*.nii.gz")}
+        assert livers == predicted
+    auto_livers = {p.name.removesuffix(".nii.gz") for p in (out / "preds" / "A2-auto" / "liver").glob("*.nii.gz")}
+    assert auto_livers == predicted - set(no_liver), "a case without a plausible liver has no liver file"
+    with (result.evaluation / "liver.csv").open(newline="") as handle:
+        livers = list(csv.DictReader(handle))
+    tests = [c["id"] for c in manifest["cases"] if c["split"] == "test"]
+    assert [r["case"] for r in livers] == tests
+    for row in livers:
+        assert (row["dice"] == "nan") == (row["case"] in no_liver)
     assert set(results.info.cases) == {c["id"] for c in manifest["cases"] if c["split"] == "test"}
     page = result.report.read_text()
-    for text in ("The run: wall time per stage", "Figure 5", "Environment", "Table 1"):
+    for text in ("The run: wall time per stage", "Figure 5", "Environment", "Table 1", "Liver model"):
         assert text in page
     winner = _selection_winner(out / "a1")
     assert record["stages"]["a1"]["facts"]["winner"] == winner
@@ -108,15 +122,17 @@ def test_resume_skips_finished_stages_and_reruns_what_a_change_touches(study, co
     changed = changed.replace(evaluate=replace(changed.evaluate, detection_dice_threshold=0.3))
     third = run_study(cohort, out, changed, resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
-    assert third.skipped == ("preprocess", "a2", "a1", "predict")
+    assert third.skipped == ("preprocess", "liver", "a2", "a1", "predict")
     assert set(third.stage_seconds) == {"evaluate", "report"}
 
 
 def test_cli_study_with_a_config_file(cohort, tmp_path, capsys):
     config = tmp_path / "config.json"
     config.write_text(tiny_study_config().to_json())
+    liver = tmp_path / "liver.json"
+    liver.write_text(tiny_liver_config().to_json())
     code = main(["study", str(cohort), "-o", str(tmp_path / "s"), "--config", str(config), "--device", "cpu",
-                 "--workers", "1"])
+                 "--workers", "1", "--liver-config", str(liver)])
     assert code == 0
     out = capsys.readouterr().out
     assert "mean Dice vs raters" in out and f"report: {tmp_path / 's' / 'report.html'}" in out
@@ -139,7 +155,7 @@ def test_demo_rating_step_takes_seconds_and_the_resumed_report_shows_it(study, c
     assert summary["simulated"] and summary["raters"] == [DEMO_RATER]
     again = run_study(cohort, out, tiny_study_config(), resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
-    assert "report" in again.stage_seconds and {"preprocess", "a2", "a1", "predict"} <= set(again.skipped)
+    assert "report" in again.stage_seconds and {"preprocess", "liver", "a2", "a1", "predict"} <= set(again.skipped)
     page = again.report.read_text()
     assert "Expert rating (Fig. 4): SIMULATED rater, not a radiologist" in page
     assert demo_rating(out, seed=0)["per_algorithm"] == summary["per_algorithm"]  # resumed: the same ratings

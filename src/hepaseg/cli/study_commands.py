@@ -66,7 +66,7 @@ def _run_report(args) -> None:
 
 
 def add_study(sub) -> None:
-    p = subparser(sub, "study", "Run the paper's experiment end to end: preprocess, A2, A1, predict, evaluate, report.",
+    p = subparser(sub, "study", "Run the paper's experiment end to end: preprocess, liver model, A2, A1, predict, evaluate, report.",
                    "hepaseg study data/cohort/dataset.json -o study/ --preset paper\n"
                    "  hepaseg study data/cohort/dataset.json -o study/ --resume")
     manifest_argument(p, " with train, val and test cases")
@@ -76,15 +76,20 @@ def add_study(sub) -> None:
                                                          "stages are skipped")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
     workers_option(p)
+    p.add_argument("--liver-config", type=Path, default=None, metavar="FILE",
+                   help="the liver model's config.json (default: the liver preset of --preset: demo-liver "
+                        "or paper-liver; with --resume: the study's own)")
     p.set_defaults(func=_run_study)
 
 
 def _run_study(args) -> None:
-    from ..config import resolve_config
+    from ..config import read_config, resolve_config
     from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 
     config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
-    result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers)
+    liver = read_config(args.liver_config) if args.liver_config is not None else None
+    result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers,
+                       liver_config=liver)
     print(headline(result.evaluation))
     print(f"report: {result.report}")

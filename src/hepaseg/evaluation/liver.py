@@ -43,14 +43,12 @@ def score_livers(manifest: str | Path, predicted: str | Path, split: str = "test
     a predicted liver (the liver model found none that was plausible) gets NaN scores.
 
     Raises:
-        InputError: an empty split, a missing folder, a mask off the image's grid.
+        InputError: an empty split, a mask off the image's grid.
     """
     dataset = load_manifest(manifest)
     cases = dataset.split(split)
     if not cases:
         raise InputError(manifest, f"split {split!r} has no cases")
-    if not Path(predicted).is_dir():
-        raise InputError(predicted, "folder of predicted liver masks not found")
     rows = []
     for case in cases:
         image = case.read_image()

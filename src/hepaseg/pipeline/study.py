@@ -113,7 +113,8 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         resume: continue a study in ``out``; without it an existing study is an error.
         device: ``auto``, ``cpu`` or ``cuda`` for training and prediction.
         workers: parallel processes for pre-processing, selection runs and evaluation.
-        liver_config: the liver model's configuration (default ``config.liver_preset_for(config)``).
+        liver_config: the liver model's configuration (default: the study's own on resume, else
+            ``config.liver_preset_for(config)``); recorded in ``pipeline.json``.
 
     Raises:
         InputError: bad manifest or data, an existing study without ``resume``, another process
@@ -126,12 +127,12 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
             raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
     folder = Path(out).resolve()
     with folder_lock(folder):
-        return _run_stages(manifest, dataset, folder, config, liver_config or liver_preset_for(config), resume,
-                           device, workers, progress, log)
+        return _run_stages(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
 
 
-def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config, resume: bool,
-                device: str, workers: int | None, progress: bool, log: Callable[[str], None]) -> StudyResult:
+def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
+                resume: bool, device: str, workers: int | None, progress: bool,
+                log: Callable[[str], None]) -> StudyResult:
     """The stages of ``run_study``, with the study folder locked."""
     from ..data.preprocess import load_prepared, preprocess_dataset
     from ..evaluation.liver import score_livers, write_liver_scores
@@ -148,6 +149,9 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from .evaluation import write_evaluation
 
     record = _Record(folder, config, resume)
+    recorded = record.data.get("liver_config")
+    liver_config = liver_config or (Config.from_dict(recorded) if recorded else liver_preset_for(config))
+    record.data["liver_config"] = liver_config.to_dict()
     prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
     liver = folder / "liver"
     preds = {name: folder / "preds" / name for name in (*ALGORITHMS, *(a + AUTO for a in ALGORITHMS))}
