@@ -7,7 +7,10 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
 3. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 4. ``predict``: both models on the test and unlabeled cases -> ``<out>/preds/{A1,A2}``.
 5. ``evaluate``: against every rater on the test split -> ``<out>/eval``.
-6. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
+6. ``selection_check``: every trained run (A1's seeds, A2) on the test cases, its test score against
+   its validation score (``pipeline.selection_check``; off with ``select.check_runs``) ->
+   ``<out>/selection_check``.
+7. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
    ``<out>/rating/results`` holds an exported expert rating (``hepaseg rate``), its section: a new
    export changes this stage's fingerprint, so ``--resume`` then writes the report again.
 
@@ -129,10 +132,12 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..model.folder import model_dir
     from ..report.page import write_report
     from ..report.run import run_sections
+    from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
     from ..selection.executors import make_executor
     from ..selection.halving import check_selection_feasible, run_selection
     from ..training.train import train_run
     from .evaluation import write_evaluation
+    from .selection_check import run_check
 
     record = _Record(folder, config, resume)
     prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
@@ -185,7 +190,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
                 "table": str(result.table), "task_seconds": result.task_seconds}
 
-    a1_fp = _hash(prep_fp, training, cfg["select"])
+    # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
+    a1_fp = _hash(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
     stage("a1", a1_fp, do_a1, stale=(a1,))
 
     def do_predict() -> dict[str, Any]:
@@ -210,6 +216,9 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
 
     evaluate_fp = _hash(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
     stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
+
+    stage("selection_check", _hash(evaluate_fp, config.select.check_runs, CHECK_FORMAT),
+          lambda: run_check(manifest, a1, a2, preds, folder / CHECK_DIR, config, predict_fp, device, workers, progress))
 
     def do_report() -> dict[str, Any]:
         write_report(evaluation, report, sections=run_sections(record.data, seconds, device))
