@@ -96,6 +96,10 @@ class SelectConfig:
 
     ``runs`` seeds from ``first_seed`` on train to ``min_iterations``; after each rung the best
     1 / ``eta`` of them continue to ``eta`` times the budget, up to ``max_iterations``.
+    ``check_runs``: the study's selection check predicts the test cases with every run (each seed
+    at its kept state, and A2) to set each run's test score against its validation score (it costs
+    ``runs - 1`` more predictions of the test split); off, that stage only records that it is off.
+    It decides nothing the selection does, so it is not part of A1's fingerprint.
     """
 
     runs: int = 16
@@ -103,6 +107,7 @@ class SelectConfig:
     max_iterations: int = 80_000
     eta: int = 2
     first_seed: int = 0
+    check_runs: bool = True
 
 
 @dataclass(frozen=True)

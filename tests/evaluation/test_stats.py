@@ -1,4 +1,5 @@
-"""Wilcoxon + Benjamini-Hochberg: the values are scipy's and statsmodels' called directly."""
+"""Wilcoxon + Benjamini-Hochberg: the values are scipy's and statsmodels' called directly; the rank
+correlation against a hand computation from ranks."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 from scipy.stats import wilcoxon
 from statsmodels.stats.multitest import multipletests
 
-from hepaseg.evaluation.stats import Comparison, family_tests, wilcoxon_paired
+from hepaseg.evaluation.stats import Comparison, family_tests, rank_correlation, wilcoxon_paired
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -55,3 +57,39 @@ def test_benjamini_hochberg_matches_statsmodels():
     last = tests[-1]
     assert math.isnan(last.p) and math.isnan(last.p_adjusted) and not last.significant
     assert {t.family for t in tests} == {"segmentation"}
+
+
+def test_rank_correlation_by_hand():
+    """x in rank order, y's ranks 2 1 4 3 5: squared rank differences sum to 4, so rho = 1 - 6 * 4 /
+    (5 * 24) = 0.8. Exact p: of the 5! = 120 orderings, rho >= 0.8 (squared differences <= 4) for the
+    identity, the 4 swaps of neighbours and the 3 pairs of disjoint neighbour swaps (8), and as many
+    have rho <= -0.8, so p = 16 / 120. The values themselves do not matter, only their ranks; a NaN
+    pair is left out."""
+    x = [0.10, 0.20, 0.35, 0.40, 0.90, np.nan]
+    y = [0.52, 0.50, 0.71, 0.60, 0.80, 0.99]
+    result = rank_correlation(x, y)
+    assert (result.rho, result.p, result.n, result.p_method) == (pytest.approx(0.8), pytest.approx(16 / 120), 5,
+                                                                 "exact")
+    three = rank_correlation([3, 2, 1], [1, 2, 3])
+    assert (three.rho, three.p) == (pytest.approx(-1.0), pytest.approx(2 / 6)), "2 of the 6 orderings are extreme"
+
+
+def test_rank_correlation_of_many_pairs_uses_the_t_approximation():
+    """Above 9 pairs: p two-sided from t = rho * sqrt((n - 2) / (1 - rho^2)) with n - 2 degrees of freedom."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=17)
+    y = x + rng.normal(0, 0.3, 17)
+    result = rank_correlation(x, y)
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))  # no ties: ranks 0..16
+    rho = 1 - 6 * float(((rx - ry) ** 2).sum()) / (17 * (17**2 - 1))
+    t = rho * math.sqrt(15 / (1 - rho**2))
+    assert (result.rho, result.n, result.p_method) == (pytest.approx(rho), 17, "t approximation")
+    assert result.p == pytest.approx(2 * student_t.sf(abs(t), 15))
+
+
+def test_rank_correlation_undefined_says_why():
+    two = rank_correlation([0.1, 0.2, np.nan], [0.5, 0.6, 0.7], names=("validation score", "test score"))
+    assert (two.rho, two.p, two.n) == (None, None, 2)
+    assert two.note == "only 2 pair(s) of validation score and test score, fewer than 3"
+    flat = rank_correlation([0.3, 0.3, 0.3], [0.5, 0.6, 0.7], names=("validation score", "test score"))
+    assert (flat.rho, flat.p, flat.note) == (None, None, "every validation score is the same")

@@ -18,16 +18,10 @@ from hepaseg.evaluation.results import read_results
 from hepaseg.pipeline.demo import DEMO_RATER, demo_rating, rating_lines
 from hepaseg.pipeline.study import STATE, run_study
 from hepaseg.report.run import headline
-from hepaseg.synth import write_cohort
 
 from ..tiny_study import tiny_liver_config, tiny_study_config
 
-STAGES = ("preprocess", "liver", "a2", "a1", "predict", "evaluate", "report")
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    return write_cohort(tmp_path_factory.mktemp("cohort"), seed=3, small=True, workers=1, progress=False)
+STAGES = ("preprocess", "liver", "a2", "a1", "predict", "evaluate", "selection_check", "report")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +68,8 @@ def test_study_runs_every_stage_and_writes_the_report(study, cohort):
     assert a2_info["seed"] == 2, "A2 is an independent seed, after A1's seeds 0 and 1"
     table = headline(result.evaluation)
     assert "mean Dice vs raters" in table
-    assert table.splitlines()[-1] == _expected_comparison(result.evaluation / "scores.csv")
+    assert table.splitlines()[-2] == _expected_comparison(result.evaluation / "scores.csv")
+    assert table.splitlines()[-1].startswith("selection check: ")  # tests/pipeline/test_selection_check.py
 
 
 def _selection_winner(selection: Path) -> int:
@@ -123,7 +118,7 @@ def test_resume_skips_finished_stages_and_reruns_what_a_change_touches(study, co
     third = run_study(cohort, out, changed, resume=True, device="cpu", workers=1, progress=False,
                       log=lambda s: None)
     assert third.skipped == ("preprocess", "liver", "a2", "a1", "predict")
-    assert set(third.stage_seconds) == {"evaluate", "report"}
+    assert set(third.stage_seconds) == {"evaluate", "selection_check", "report"}
 
 
 def test_cli_study_with_a_config_file(cohort, tmp_path, capsys):

@@ -87,7 +87,8 @@ def _run_study(args) -> None:
     from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 
-    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out,
+                            may_differ=("select.check_runs",))  # the selection check may be turned off or on
     liver = read_config(args.liver_config) if args.liver_config is not None else None
     result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers,
                        liver_config=liver)

@@ -11,7 +11,10 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
    liver model's livers -> ``<out>/preds/{A1,A2}-auto``.
 6. ``evaluate``: the four against every rater on the test split -> ``<out>/eval``, and the
    predicted livers against the given ones -> ``<out>/eval/liver.csv``.
-7. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
+7. ``selection_check``: every trained run (A1's seeds, A2) on the test cases, its test score against
+   its validation score (``pipeline.selection_check``; off with ``select.check_runs``) ->
+   ``<out>/selection_check``.
+8. ``report``: ``<out>/report.html`` with the evaluation, a section on the run itself and, once
    ``<out>/rating/results`` holds an exported expert rating (``hepaseg rate``), its section: a new
    export changes this stage's fingerprint, so ``--resume`` then writes the report again.
 
@@ -142,11 +145,13 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..report.liver import liver_sections
     from ..report.page import write_report
     from ..report.run import run_sections
+    from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
     from ..selection.executors import make_executor
     from ..selection.halving import check_selection_feasible, run_selection
     from ..training.liver import train_liver
     from ..training.train import train_run
     from .evaluation import write_evaluation
+    from .selection_check import run_check
 
     record = _Record(folder, config, resume)
     recorded = record.data.get("liver_config")
@@ -214,7 +219,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
                 "table": str(result.table), "task_seconds": result.task_seconds}
 
-    a1_fp = _hash(prep_fp, training, cfg["select"])
+    # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
+    a1_fp = _hash(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
     stage("a1", a1_fp, do_a1, stale=(a1,))
 
     def do_predict() -> dict[str, Any]:
@@ -248,6 +254,9 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
 
     evaluate_fp = _hash(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
     stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
+
+    stage("selection_check", _hash(evaluate_fp, config.select.check_runs, CHECK_FORMAT),
+          lambda: run_check(manifest, a1, a2, preds, folder / CHECK_DIR, config, predict_fp, device, workers, progress))
 
     def do_report() -> dict[str, Any]:
         write_report(evaluation, report, sections=[*liver_sections(evaluation),

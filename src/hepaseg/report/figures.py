@@ -31,7 +31,8 @@ CONTOUR_STYLES = (("white", "solid"), ("yellow", "dashed"), ("cyan", "dotted"), 
 SIZE_BINS_ML = (0.0, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, np.inf)
 
 
-def _png(fig: Figure) -> bytes:
+def figure_png(fig: Figure) -> bytes:
+    """A figure as PNG bytes (on an Agg canvas; no pyplot state)."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -73,7 +74,7 @@ def segmentation_figure(results: Results) -> bytes:
     bottom.set_xticks(x)
     bottom.set_xticklabels([str(i) for i in x] if n > 25 else list(info.cases), rotation=90, fontsize=7)
     bottom.set_xlabel("test case")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _size_bin_labels() -> list[str]:
@@ -126,7 +127,7 @@ def recall_by_size_figure(results: Results) -> bytes:
                  fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _groups(results: Results) -> list[str]:
@@ -159,7 +160,7 @@ def surface_figure(results: Results) -> bytes:
     for ax, field, title in zip(fig.subplots(1, 2), ("assd_mm", "hd95_mm"), ("ASSD", "HD95")):
         _boxes(ax, groups, [results.values("segmentation", field, g, MEAN) for g in groups], f"{title} (mm)")
         ax.set_title(f"{title} per case (mean over raters; n: cases with a value)", fontsize=9)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def lesion_dice(results: Results, group: str) -> np.ndarray:
@@ -181,7 +182,7 @@ def lesion_dice_figure(results: Results) -> bytes:
     ax.set_title("Dice per matched lesion correspondence\n(n: correspondences, pooled over cases and raters)",
                  fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def overlay_figure(panels: Sequence[OverlayPanel], raters: Sequence[str], algorithms: Sequence[str]) -> bytes:
@@ -206,4 +207,4 @@ def overlay_figure(panels: Sequence[OverlayPanel], raters: Sequence[str], algori
         handles = [Line2D([], [], color=CONTOUR_STYLES[i % len(CONTOUR_STYLES)][0],
                           ls=CONTOUR_STYLES[i % len(CONTOUR_STYLES)][1], label=n) for i, n in enumerate(names)]
         axes[row, -1].legend(handles=handles, fontsize=7, loc="lower right", facecolor="0.3", labelcolor="white")
-    return _png(fig)
+    return figure_png(fig)

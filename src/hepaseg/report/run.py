@@ -15,12 +15,14 @@ import numpy as np
 
 from ..evaluation.results import INTER_RATER, MEAN, read_results
 from .html import Section, image_html, table_html, text_html
+from .selection_check import check_line, check_sections
 from .summary import compare
 from .tables import finite_mean, mean_sd
 
 STAGE_TITLES = {
     "preprocess": "pre-processing", "a2": "A2: single training", "a1": "A1: successive halving over seeds",
-    "predict": "prediction (test + unlabeled, both models)", "evaluate": "evaluation", "report": "report",
+    "predict": "prediction (test + unlabeled, both models)", "evaluate": "evaluation",
+    "selection_check": "selection check (every run on the test cases)", "report": "report",
 }
 
 
@@ -53,6 +55,7 @@ def run_sections(record: dict[str, Any], this_call: dict[str, float], device: st
     figure = Path(a1["figure"]) if a1.get("figure") else None
     if figure is not None and figure.is_file():
         sections.append(Section("Figure 5: the selection over seeds", image_html(figure.read_bytes(), "selection")))
+    sections += check_sections(stages.get("selection_check"))
     sections.append(Section("Environment", table_html(["item", "value"], environment(device))))
     sections.append(Section("Configuration", "<details><summary>config.json</summary><pre>"
                             + html.escape(json.dumps(config, indent=2)) + "</pre></details>"))
@@ -84,7 +87,8 @@ def _num(value: Any) -> str:
 
 def headline(evaluation: str | Path) -> str:
     """A plain-text table: mean Dice vs the raters, phi, ASSD, detection F1 per algorithm and the raters,
-    and which of the first two algorithms is better in mean Dice."""
+    which of the first two algorithms is better in mean Dice, and, in a study folder, one line on its
+    selection check (``report.selection_check.check_line``)."""
     results = read_results(evaluation)
     algorithms = list(results.info.algorithms)
 
@@ -106,4 +110,7 @@ def headline(evaluation: str | Path) -> str:
         first, second = algorithms[:2]
         a, b = (finite_mean(results.values("scores", "mean_dice", name)) for name in (first, second))
         lines.append(compare("mean Dice", first, second, a, b) + ".")
+    check = check_line(evaluation)
+    if check is not None:
+        lines.append(check)
     return "\n".join(lines)
