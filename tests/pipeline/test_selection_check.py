@@ -18,11 +18,12 @@ from hepaseg.pipeline.study import STATE, run_study
 from hepaseg.report.run import headline
 from hepaseg.report.selection_check import CHECK_DIR, SUMMARY_FILE, TABLE_FILE, TITLE, RunScore, score_pairs, verdict
 
-from ..tiny_study import tiny_study_config
+from ..tiny_study import tiny_liver_config, tiny_study_config
 
 
 def _quiet(cohort, out, config, resume=True):
-    return run_study(cohort, out, config, resume=resume, device="cpu", workers=1, progress=False, log=lambda s: None)
+    return run_study(cohort, out, config, resume=resume, device="cpu", workers=1, progress=False, log=lambda s: None,
+                     liver_config=tiny_liver_config())
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_resume_skips_it_and_the_switch_turns_it_off(study, cohort, tmp_path, ca
     stages = json.loads((out / STATE).read_text())["stages"]
     assert stages["selection_check"]["facts"] == {"enabled": False}
     assert [line for line in capsys.readouterr().out.splitlines() if line.endswith("up to date, skipped")] == [
-        f"[{name}] up to date, skipped" for name in ("preprocess", "a2", "a1", "predict", "evaluate")]
+        f"[{name}] up to date, skipped" for name in ("preprocess", "liver", "a2", "a1", "predict", "evaluate")]
     assert not (out / CHECK_DIR).exists()
     page = result.report.read_text()
     assert "The selection check is off (select.check_runs = false)" in page

@@ -39,7 +39,7 @@ from .lesion_table import Lesion, read_csv, write_csv
 from .outputs import LESIONS, batch_outputs, check_format, check_writable, require_dicom, single_outputs, write_case
 from .predictor import LoadedCase, Predictor, load_case
 
-STAGES = ("read", "preprocess", "network", "postprocess", "write")
+STAGES = ("read", "liver", "preprocess", "network", "postprocess", "write")  # "liver": the liver model, where it ran
 
 
 @dataclass(frozen=True)
