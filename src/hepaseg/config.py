@@ -254,7 +254,8 @@ def demo_liver_config() -> Config:
         model=ModelConfig(widths=(8, 16, 32), z_convs=(0, 1, 1), pools=((2, 2, 1), (2, 2, 2)), dropout=0.1,
                           bn_momentum=0.1),
         patch=PatchConfig(output_size=(40, 40, 16), tumor_fraction=0.7),
-        train=dataclasses.replace(base.train, iterations=600, validate_every=200, compile=False),
+        train=dataclasses.replace(base.train, iterations=600, validate_every=200, batch_size=4, learning_rate=3e-3,
+                                  compile=False),
         select=SelectConfig(runs=1, min_iterations=600, max_iterations=600),
     )
 

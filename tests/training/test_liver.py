@@ -1,0 +1,80 @@
+"""The liver model end to end on the small synthetic cohort (``rating_cohort``): ``hepaseg
+train-liver`` trains it in seconds, ``--liver-model`` embeds it, and ``predict`` without ``-l``
+uses it (``inference.liver``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hepaseg.cli import main
+from hepaseg.config import read_config
+from hepaseg.data.manifest import load_manifest
+from hepaseg.errors import InputError
+from hepaseg.inference.liver import liver_problem, predict_liver
+from hepaseg.inference.predictor import Predictor
+from hepaseg.io.volumes import read_volume
+from hepaseg.model.folder import embed_liver_model, load_model
+
+from ..inference.predict_cases import model_folder
+from ..tiny_study import tiny_liver_config, tiny_study_config
+
+
+@pytest.fixture(scope="module")
+def liver_run(rating_cohort, tmp_path_factory):
+    """``hepaseg train-liver`` with the tiny liver configuration: (run folder, the CLI's exit code)."""
+    root = tmp_path_factory.mktemp("liver")
+    config = root / "liver.json"
+    config.write_text(tiny_liver_config().to_json())
+    code = main(["train-liver", str(rating_cohort), "-o", str(root / "run"), "--config", str(config), "--device", "cpu",
+                 "--workers", "1"])
+    return root / "run", code
+
+
+def test_train_liver_makes_a_liver_model_folder(liver_run, rating_cohort):
+    run, code = liver_run
+    assert code == 0
+    config = read_config(run / "model" / "config.json")
+    assert config.preprocess.target == "liver" and config.train.rater == "liver"
+    info = json.loads((run / "model" / "model.json").read_text())
+    assert [h["iteration"] for h in info["history"]] == [2, 4]
+    trained = {p.name for p in (run / "prep").iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert trained == {c.id for c in load_manifest(rating_cohort).cases}, "every case's liver is in the liver cache"
+
+
+def test_predict_without_a_liver_mask_uses_the_embedded_liver_model(liver_run, rating_cohort, tmp_path, capsys):
+    run, _ = liver_run
+    model = model_folder(tmp_path / "model")  # a tumour model whose mask is the whole liver it is given
+    assert main(["train", str(run / "prep"), "-o", str(tmp_path / "x"), "--liver-model", str(model)]) == 2
+    assert "is not a liver model" in capsys.readouterr().err
+    embed_liver_model(run / "model", model)
+    case = load_manifest(rating_cohort).split("test")[0]
+    image = read_volume(case.image)
+    net, config = load_model(run / "model")
+    expected = predict_liver(Predictor(net, config), image)  # the same liver model, called directly
+    problem = liver_problem(expected, image.affine)
+    code = main(["predict", str(model), "-i", str(case.image), "-o", str(tmp_path / "out"), "--device", "cpu"])
+    captured = capsys.readouterr()
+    if problem is None:  # a plausible liver: the outputs use it
+        assert code == 0
+        np.testing.assert_array_equal(np.asarray(read_volume(tmp_path / "out" / "liver.nii.gz").array) > 0, expected)
+        np.testing.assert_array_equal(np.asarray(read_volume(tmp_path / "out" / "tumor.nii.gz").array) > 0, expected)
+    else:  # the tiny model's liver is implausible: one line naming the case, nothing written
+        assert code == 2 and f"liver model: {problem}; no tumour mask written" in captured.err
+        assert not (tmp_path / "out" / "tumor.nii.gz").exists()
+    given = main(["predict", str(model), "-i", str(case.image), "-l", str(case.liver), "-o", str(tmp_path / "given"),
+                  "--device", "cpu"])
+    assert given == 0, "a given liver mask always wins"
+    np.testing.assert_array_equal(read_volume(tmp_path / "given" / "liver.nii.gz").array > 0,
+                                  read_volume(case.liver).array > 0)
+
+
+def test_train_liver_refuses_a_tumour_configuration(rating_cohort, tmp_path, capsys):
+    config = tmp_path / "tumour.json"
+    config.write_text(tiny_study_config().to_json())
+    assert main(["train-liver", str(rating_cohort), "-o", str(tmp_path / "run"), "--config", str(config)]) == 2
+    assert "is not a liver-model configuration" in capsys.readouterr().err
+    with pytest.raises(InputError, match="not a hepaseg model folder"):
+        embed_liver_model(tmp_path / "nothing", tmp_path / "model")
