@@ -227,7 +227,7 @@ def demo_config() -> Config:
 
 def paper_liver_config() -> Config:
     """The liver model (not in the paper, whose livers came from a separate CNN): the aU-Net family
-    on a coarse 3 mm in-plane grid of the whole field of view, body-percentile normalisation, target
+    (widths 8-64, four levels) on a coarse 3 mm in-plane grid of the whole field of view, body-percentile normalisation, target
     the liver mask; post-processing keeps the largest component and fills its holes."""
     return Config(
         preset="paper-liver",
@@ -235,12 +235,12 @@ def paper_liver_config() -> Config:
                                     normalisation="body", target="liver"),
         # BN momentum 0.1 (PyTorch's default) and no weight average: with Keras' 0.01 or an average the
         # evaluated state lags the trained one by hundreds of steps, too many for a short run
-        model=ModelConfig(widths=(16, 32, 64, 128), z_convs=(0, 1, 1, 1),
+        model=ModelConfig(widths=(8, 16, 32, 64), z_convs=(0, 1, 1, 1),
                           pools=((2, 2, 1), (2, 2, 2), (2, 2, 1)), dropout=0.1, bn_momentum=0.1),
         patch=PatchConfig(output_size=(44, 44, 16), tumor_fraction=0.7),
         train=TrainConfig(iterations=4000, validate_every=500, ema_decay=0.0, rater="liver"),
         select=SelectConfig(runs=1, min_iterations=4000, max_iterations=4000),
-        infer=InferConfig(tile_output_size=(96, 96, 48), restrict_to_liver=False, border_opening=False,
+        infer=InferConfig(tile_output_size=(160, 160, 96), restrict_to_liver=False, border_opening=False,
                           largest_component=True, fill_holes=True),
     )
 

@@ -54,11 +54,18 @@ def predict_liver(model: VolumePredictor, image: Volume) -> NDArray[np.bool_]:
     near = ndimage.binary_dilation(coarse, iterations=1)
     box = liver_box(near)
     mask = to_original_in_box(np.where(near, prob, np.float32(0)), grid, box) > config.infer.threshold
+    found = liver_box(mask)
+    if found is None:
+        return np.zeros(image.shape, dtype=bool)
+    region = tuple(slice(max(0, int(lo) - 1), int(hi) + 1) for lo, hi in zip(*found))  # + a background rim
+    part = mask[region]
     if config.infer.largest_component:
-        mask = largest_component(mask)
+        part = largest_component(part)
     if config.infer.fill_holes:
-        mask = fill_holes(mask)
-    return np.asarray(mask, dtype=bool)
+        part = fill_holes(part)
+    out = np.zeros(image.shape, dtype=bool)
+    out[region] = part > 0
+    return out
 
 
 def liver_problem(mask: NDArray, affine: Affine) -> str | None:
