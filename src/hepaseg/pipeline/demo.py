@@ -19,7 +19,7 @@ from ..rating.prepare import open_store
 from ..rating.store import DB_FILE
 from ..report.run import headline
 from ..synth import CohortSpec, write_cohort
-from .study import run_study
+from .study import ALGORITHMS, run_study
 
 DEMO_RATER = "R3-simulated"
 
@@ -40,7 +40,7 @@ def demo_rating(study: Path, seed: int = 0) -> dict:
     into ``<study>/rating/results``; returns the export's summary. Takes seconds."""
     folder = study / "rating"
     if not (folder / DB_FILE).is_file():
-        init_rating(study, folder, [DEMO_RATER], seed=seed)
+        init_rating(study, folder, [DEMO_RATER], algorithms=ALGORITHMS, seed=seed)  # Fig. 4: A1 and A2
     if not all(item.complete for item in open_store(folder).items()):
         simulate_ratings(folder, seed=seed)
     return export_ratings(folder, folder / "results").summary
