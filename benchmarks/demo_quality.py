@@ -65,7 +65,8 @@ def cohorts(exp: Path, extra_val: int) -> tuple[Path, Path]:
         source = exp / f"dataset-val{extra_val}.json"
         source.write_text(json.dumps({**base, "cases": cases}, indent=1))
     prep = exp / ("prep" if not extra_val else f"prep-val{extra_val}")
-    preprocess_dataset(source, prep, demo_config().preprocess, progress=False)
+    if not prep.is_dir():  # prepared once; concurrent variants then only read it
+        preprocess_dataset(source, prep, demo_config().preprocess, progress=False)
     return manifest, prep
 
 
@@ -171,5 +172,42 @@ def eval_states(args, config, manifest: Path, run: Path) -> int:
     return 0
 
 
+def noise(runs: list[Path], boot: int = 2000) -> dict:
+    """Validation noise from the recorded per-case counts of runs (``--noise RUN ...``): per run and
+    metric the score at each validation on all validation cases and on the demo's own 6 (ids without
+    the ``x`` prefix), the mean absolute change between consecutive validations, and the bootstrap
+    standard error over cases of the last validation's score (the noise of the score itself)."""
+    import numpy as np
+
+    from hepaseg.model.folder import model_dir, read_model_info
+    from hepaseg.training.validation import METRICS, validation_score
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for run in runs:
+        _, info = read_model_info(model_dir(run))
+        rows = {}
+        for subset in ("all", "demo6"):
+            per_metric = {}
+            for metric in METRICS:
+                series, se = [], None
+                for h in info["history"]:
+                    counts = {k: tuple(v) for k, v in h["counts"].items() if subset == "all" or not k.startswith("x")}
+                    series.append(round(validation_score(counts, metric), 4))
+                ids = list(counts)
+                draws = [validation_score({f"{i}-{n}": counts[ids[j]] for n, j in enumerate(rng.integers(0, len(ids), len(ids)))},
+                                          metric) for i in range(boot)]
+                se = float(np.std(draws))
+                steps = np.abs(np.diff(series)) if len(series) > 1 else np.array([np.nan])
+                per_metric[metric] = {"series": series, "mean_abs_step": round(float(np.mean(steps)), 4),
+                                      "bootstrap_se_last": round(se, 4), "cases": len(ids)}
+            rows[subset] = per_metric
+        out[run.name] = {"iterations": [h["iteration"] for h in info["history"]], **rows}
+    return out
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--noise":
+        print(json.dumps(noise([Path(p) for p in sys.argv[2:]]), indent=1))
+        sys.exit(0)
     sys.exit(main())

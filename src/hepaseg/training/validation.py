@@ -26,6 +26,7 @@ from ..inference.postprocess import restrict_to_liver, threshold
 from ..inference.tiling import predict_tiled
 
 METRICS = ("jaccard", "dice", "global_dice")
+LABELS = {"jaccard": "Jaccard", "dice": "mean Dice", "global_dice": "global Dice"}
 Counts = tuple[int, int, int]  # (|P & R|, |P|, |R|) voxels
 
 
@@ -72,6 +73,11 @@ def validation_score(counts: Mapping[str, Counts], metric: str) -> float:
 def all_scores(counts: Mapping[str, Counts]) -> dict[str, float]:
     """Every metric's score, ``{"jaccard": ..., "dice": ..., "global_dice": ...}``."""
     return {m: validation_score(counts, m) for m in METRICS}
+
+
+def metric_label(metric: str) -> str:
+    """How outputs name the score of ``metric``: ``Jaccard``, ``mean Dice`` or ``global Dice``."""
+    return LABELS.get(metric, metric)
 
 
 def check_metric(metric: str) -> None:
