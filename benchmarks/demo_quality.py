@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also save every validated state to runs/<name>/states/ (for --eval-states)")
     parser.add_argument("--eval-states", action="store_true",
                         help="evaluate every saved state of runs/<name> on the test cases instead of training")
+    parser.add_argument("--states", type=int, nargs="*", default=None,
+                        help="with --eval-states: only the states of these iterations")
     args = parser.parse_args(argv)
 
     import torch
@@ -158,6 +160,8 @@ def eval_states(args, config, manifest: Path, run: Path) -> int:
     rows = []
     for path in sorted((run / "states").glob("it-*.pt")):
         iteration = int(path.stem[3:])
+        if args.states is not None and iteration not in args.states:
+            continue
         folder = args.exp / "tmp-states" / args.name / path.stem
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(model_dir(run), folder)
