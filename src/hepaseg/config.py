@@ -83,6 +83,15 @@ class TrainConfig:
     # 0: validate and keep the trained weights (the paper); d > 0: an exponential moving average of
     # weights and BN statistics, w_avg <- d * w_avg + (1 - d) * w after each step, is validated and kept
     ema_decay: float = 0.0
+    # learning-rate schedule over the run's full length ``iterations`` (for a selection run: the largest
+    # budget, so a run continued from one rung to the next follows the curve of a run trained straight):
+    # "constant" (the paper), "cosine" or "linear" decay towards 0 after ``warmup_iterations`` of linear
+    # warm-up; ``training.train.learning_rate_at`` is the formula
+    lr_schedule: str = "constant"
+    warmup_iterations: int = 0
+    # the score that keeps the best validated state and ranks A1's runs: "jaccard" (the paper: mean
+    # per-case Jaccard), "dice" (mean per-case Dice) or "global_dice" (Dice of all validation voxels pooled)
+    validation_metric: str = "jaccard"
     log_every: int = 50  # iterations per line of the training log
     rater: str = "R1"
     mixed_precision: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 instructions (model.device.native_bf16)

@@ -229,3 +229,63 @@ def test_bf16_autocast_only_where_the_cpu_has_bf16_instructions(prep, tmp_path):
     trained = load_checkpoint(tmp_path / "bf16-cpu" / CHECKPOINT)["model"]
     assert trained.keys() == reference.keys()
     assert not all(torch.equal(v, reference[k]) for k, v in trained.items())
+
+
+def test_learning_rate_schedule_formula_and_bit_identical_resume(prep, tmp_path, monkeypatch):
+    """lr of step t (0-based) = lr (t + 1) / W during warm-up, then lr (1 + cos(pi (t - W) / (T - W))) / 2;
+    the rate used by each step is that one, and a run stopped and resumed (also at a larger
+    until_iterations, as A1 continues runs) ends bit-identical to one trained straight."""
+    import math
+
+    from hepaseg.training.train import learning_rate_at
+
+    cfg = tiny_config(iterations=10, validate_every=4, learning_rate=1e-2)
+    cfg = cfg.replace(train=replace(cfg.train, lr_schedule="cosine", warmup_iterations=3))
+    tc = cfg.train
+    expected = [1e-2 * (t + 1) / 3 if t < 3 else 1e-2 * 0.5 * (1 + math.cos(math.pi * (t - 3) / 7))
+                for t in range(10)]
+    assert [learning_rate_at(tc, t) for t in range(10)] == pytest.approx(expected, rel=1e-12)
+    linear = replace(tc, lr_schedule="linear", warmup_iterations=0)
+    assert [learning_rate_at(linear, t) for t in range(10)] == pytest.approx([1e-2 * (1 - t / 10) for t in range(10)])
+    assert learning_rate_at(replace(tc, lr_schedule="constant", warmup_iterations=0), 7) == 1e-2
+
+    step, used = train_module._Stepper._step, []
+
+    def recording_step(self, *args):
+        used.append(self.optimizer.param_groups[0]["lr"])
+        return step(self, *args)
+
+    monkeypatch.setattr(train_module._Stepper, "_step", recording_step)
+    straight = train_run(prep, tmp_path / "a", cfg, seed=5, device="cpu", progress=False)
+    assert used == pytest.approx(expected, rel=1e-12)
+    train_run(prep, tmp_path / "b", cfg, seed=5, until_iterations=4, device="cpu", progress=False)
+    train_run(prep, tmp_path / "b", cfg, seed=5, until_iterations=7, device="cpu", progress=False)
+    resumed = train_run(prep, tmp_path / "b", cfg, seed=5, device="cpu", progress=False)
+    assert used[10:] == pytest.approx(expected, rel=1e-12)
+    assert resumed.history == straight.history
+    _assert_identical(_final_state(tmp_path / "a"), _final_state(tmp_path / "b"))
+    with pytest.raises(InputError, match="lr_schedule"):
+        train_run(prep, tmp_path / "c", cfg.replace(train=replace(tc, lr_schedule="step")), device="cpu",
+                  progress=False)
+
+
+def test_validation_metric_keeps_and_records_its_score(prep, tmp_path):
+    """train.validation_metric decides the kept state's score; every metric is recorded per validation."""
+    from hepaseg.training.validation import validation_score
+
+    counts = {"a": (5, 10, 10), "b": (0, 0, 0), "c": (0, 4, 0)}
+    assert validation_score(counts, "jaccard") == pytest.approx((5 / 15 + 1 + 0) / 3)
+    assert validation_score(counts, "dice") == pytest.approx((0.5 + 1 + 0) / 3)
+    assert validation_score(counts, "global_dice") == pytest.approx(10 / 24)
+    cfg = tiny_config(iterations=8, validate_every=4)
+    cfg = cfg.replace(train=replace(cfg.train, validation_metric="global_dice"))
+    result = train_run(prep, tmp_path / "run", cfg, seed=1, device="cpu", progress=False)
+    info = json.loads((model_dir(tmp_path / "run") / INFO).read_text())
+    assert info["validation_metric"] == "global_dice"
+    for (iteration, score), h in zip(result.history, info["history"]):
+        assert h["metric"] == "global_dice" and score == h["scores"]["global_dice"] == h["jaccard"]
+        assert set(h["scores"]) == {"jaccard", "dice", "global_dice"}
+    assert result.best_jaccard == max(s for _, s in result.history)
+    with pytest.raises(InputError, match="validation_metric"):
+        train_run(prep, tmp_path / "bad", cfg.replace(train=replace(cfg.train, validation_metric="auc")),
+                  device="cpu", progress=False)

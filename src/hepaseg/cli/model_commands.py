@@ -102,9 +102,11 @@ def _run_train(args) -> None:
         config = config.replace(train=replace(config.train, iterations=args.iterations))
     result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
     liver = _embed_liver(args.liver_model, model_dir(args.out))
+    from ..training.validation import metric_label
+
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
-    print(f"{result.iterations_done} iterations; best validation Jaccard {best} at iteration "
-          f"{result.best_iteration}; model in {model_dir(args.out)}{liver}")
+    print(f"{result.iterations_done} iterations; best validation {metric_label(config.train.validation_metric)} "
+          f"{best} at iteration {result.best_iteration}; model in {model_dir(args.out)}{liver}")
 
 
 def add_predict(sub) -> None:
@@ -224,6 +226,9 @@ def _run_select(args) -> None:
             check_selection_feasible(config, executor.slots)
         result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
     liver = _embed_liver(args.liver_model, result.model_dir)
+    from ..training.validation import metric_label
+
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
-    print(f"winner: seed {result.winner} (best validation Jaccard {best}); model in {result.model_dir}{liver}; "
+    print(f"winner: seed {result.winner} (best validation {metric_label(config.train.validation_metric)} {best}); "
+          f"model in {result.model_dir}{liver}; "
           f"table {result.table}; figure {result.figure}")

@@ -1,7 +1,7 @@
 """``make demo``: a small synthetic cohort and the whole study with the demo preset, on the CPU, then
 the blinded expert rating (Fig. 4) by a SIMULATED rater, which the report shows as such.
 
-Usage: ``python -m hepaseg.pipeline.demo [--out demo] [--seed 0]``. Re-running continues where it stopped
+Usage: ``python -m hepaseg.pipeline.demo [--out demo] [--seed 0] [--workers N]``. Re-running continues where it stopped
 (the cohort is kept, the study resumes); delete the folder to start afresh.
 """
 
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
     parser.add_argument("--seed", type=int, default=0, help="cohort seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parallel processes for pre-processing, A1's runs (each with cores / workers "
+                             "torch threads) and evaluation (default: 1 run at a time with every core)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     manifest = args.out / "cohort" / "dataset.json"
@@ -68,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         if not manifest.is_file():
             print(f"writing the synthetic demo cohort to {manifest.parent}")
             write_cohort(manifest.parent, seed=args.seed, spec=demo_spec())
-        result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu")
+        result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu",
+                           workers=args.workers)
         print("[rating] the blinded expert rating by a SIMULATED rater")
         summary = demo_rating(result.folder, seed=args.seed)
-        result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu")  # report
+        result = run_study(manifest, args.out / "study", demo_config(), resume=True, device="cpu",
+                           workers=args.workers)  # report
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

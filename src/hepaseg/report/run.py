@@ -43,12 +43,12 @@ def run_sections(record: dict[str, Any], this_call: dict[str, float], device: st
     if a2:
         speed.append(f"A2 trained {a2['iterations']} iterations in {a2['seconds']:.0f} s "
                      f"({a2['its_per_second']:.2f} iterations/s including validation); best validation "
-                     f"Jaccard {_num(a2.get('best_jaccard'))}.")
+                     f"{_label(config)} {_num(a2.get('best_jaccard'))}.")
     if a1:
         sel = config.get("select", {})
         speed.append(f"A1 started {sel.get('runs')} seeds (budgets {sel.get('min_iterations')} to "
                      f"{sel.get('max_iterations')} iterations, eta {sel.get('eta')}); the winner is seed "
-                     f"{a1['winner']} with best validation Jaccard {_num(a1.get('best_jaccard'))}; the runs took "
+                     f"{a1['winner']} with best validation {_label(config)} {_num(a1.get('best_jaccard'))}; the runs took "
                      f"{a1['task_seconds']:.0f} s of device time.")
     if speed:
         sections.append(Section("Training speed and selection", text_html(speed)))
@@ -83,6 +83,13 @@ def environment(device: str) -> list[list[str]]:
 
 def _num(value: Any) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _label(config: dict) -> str:
+    """The name of the validation score the study's configuration ranks by (``train.validation_metric``)."""
+    from ..training.validation import metric_label
+
+    return metric_label(config.get("train", {}).get("validation_metric", "jaccard"))
 
 
 def headline(evaluation: str | Path) -> str:

@@ -18,11 +18,12 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     return 3600.0, "h"
 
 
-def plot_selection(results: Sequence[TaskResult], schedule: Schedule, winner: int, path: str | Path) -> Path:
+def plot_selection(results: Sequence[TaskResult], schedule: Schedule, winner: int, path: str | Path,
+                   metric: str = "jaccard") -> Path:
     """Write the two-panel selection figure as PNG (matplotlib Agg), atomically.
 
     Left: cumulative number of finished run-to-budget tasks over wall time since the first task
-    started, marked by rung. Right: validation loss ``1 - Jaccard`` of every run over its
+    started, marked by rung. Right: validation loss ``1 - score`` (``metric``, Jaccard in the paper) of every run over its
     iterations (the winner drawn bold), with the rung budgets as dashed lines.
     """
     import matplotlib
@@ -57,7 +58,10 @@ def plot_selection(results: Sequence[TaskResult], schedule: Schedule, winner: in
                    zorder=3 if is_winner else 2)
     for rung in schedule[:-1]:
         right.axvline(rung.iterations, color="grey", ls="--", lw=0.7)
-    right.set(xlabel="iterations", ylabel="validation loss (1 - Jaccard)", title="Validation loss per run")
+    from ..training.validation import metric_label
+
+    right.set(xlabel="iterations", ylabel=f"validation loss (1 - {metric_label(metric)})",
+              title="Validation loss per run")
     right.legend(fontsize="small")
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -10,7 +10,7 @@
     <selection>/selection.png   finished runs over wall time and validation loss per run (Fig. 5)
 
 Each rung hands its run-to-budget tasks (``Task``) to an executor (``executors``), records every
-finished task atomically, then ranks the rung's runs by best validation Jaccard so far (ties by
+finished task atomically, then ranks the rung's runs by best validation score so far (``train.validation_metric``; Jaccard in the paper) (ties by
 lower seed) and keeps the best ones for the next rung. Tasks already recorded are not run again,
 so a killed selection restarted with ``resume=True`` redoes no finished task and ends the same.
 """
@@ -183,8 +183,9 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
         winner = alive[0]
         model = _copy_model(model_dir(run_dir(folder, winner)), folder / MODEL_DIR)
         results = state.results()
-        table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking))
-        figure = plot_selection(results, schedule, winner, folder / FIGURE)
+        metric = config.train.validation_metric
+        table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking, metric))
+        figure = plot_selection(results, schedule, winner, folder / FIGURE, metric)
         return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
                                table, figure, time.perf_counter() - clock, task_seconds)
 
@@ -203,9 +204,11 @@ def _copy_model(source: Path, target: Path) -> Path:
     return target
 
 
-def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]]) -> list[dict]:
-    """One row per task: seed, rung, iterations, best Jaccard, device seconds, rank in its rung,
-    and whether the run was kept for the next rung, dropped, or won."""
+def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]],
+                   metric: str = "jaccard") -> list[dict]:
+    """One row per task: seed, rung, iterations, best validation score (column ``best_jaccard``, the
+    paper's name, holding the score of ``validation_metric``, the next column), device seconds, rank
+    in its rung, and whether the run was kept for the next rung, dropped, or won."""
     rows = []
     for r in results:
         order = ranking[r.rung]
@@ -216,6 +219,7 @@ def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[
             status = "kept" if position < schedule[r.rung + 1].runs else "dropped"
         rows.append({"seed": r.seed, "rung": r.rung, "iterations": r.iterations_done,
                      "best_jaccard": "" if r.best_jaccard is None else f"{r.best_jaccard:.6f}",
+                     "validation_metric": metric,
                      "device_seconds": f"{r.seconds:.3f}", "rank": position + 1, "status": status,
                      "device": r.device, "threads": r.threads, "host": r.host})
     return rows

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config, differences
+from ..config import Config, TrainConfig, differences
 from ..data.preprocess import PreparedDataset, load_prepared
 from ..errors import InputError, Stopped
 from ..io.atomic import write_text
@@ -46,7 +47,38 @@ from .runtime import (
     stop_on_signals,
 )
 from .sampling import PatchSampler
-from .validation import validate
+from .validation import all_scores, case_jaccard, check_metric, validation_counts, validation_score
+
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def learning_rate_at(tc: TrainConfig, step: int) -> float:
+    """The learning rate of optimisation step ``step`` (0-based: the step that completes iteration
+    ``step + 1``) of a run of ``tc.iterations`` iterations.
+
+    With ``W = tc.warmup_iterations`` and ``T = tc.iterations``: ``lr * (step + 1) / W`` for
+    ``step < W``; after that, with ``p = (step - W) / (T - W)``, ``lr`` (constant),
+    ``lr * (1 + cos(pi p)) / 2`` (cosine) or ``lr * (1 - p)`` (linear). It depends on the step only,
+    so a stopped and resumed run follows the same curve.
+    """
+    base, warmup, total = tc.learning_rate, tc.warmup_iterations, tc.iterations
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if tc.lr_schedule == "constant":
+        return base
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    if tc.lr_schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * p))
+    return base * (1.0 - p)
+
+
+def check_schedule(tc: TrainConfig) -> None:
+    """Refuse an unknown schedule, a negative warm-up or an unknown validation metric."""
+    if tc.lr_schedule not in SCHEDULES:
+        raise InputError(None, f"unknown train.lr_schedule {tc.lr_schedule!r} (choose from {', '.join(SCHEDULES)})")
+    if not 0 <= tc.warmup_iterations < max(tc.iterations, 1):
+        raise InputError(None, f"train.warmup_iterations must lie in 0..{tc.iterations - 1}, got {tc.warmup_iterations}")
+    check_metric(tc.validation_metric)
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,7 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
         raise InputError(None, f"the number of training iterations must be >= 1, got {total}")
     if not 0 < until <= total:
         raise InputError(None, f"until_iterations must lie in 1..{total} (config.train.iterations), got {until}")
+    check_schedule(config.train)
     dev = resolve_device(device)
     data = load_prepared(prep_dir)
     if not data.split("val"):
@@ -198,6 +231,9 @@ class _Run:
             while status.iteration < until and stop.signum is None:
                 batch, host = batches.get()
                 image, target, weight = apply_batch(batch.augment, *batch_to_device(host, dev))
+                if tc.lr_schedule != "constant" or tc.warmup_iterations:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = learning_rate_at(tc, status.iteration)
                 loss_sum += step(image.contiguous(memory_format=self.fmt), target, weight)
                 if self.ema is not None:
                     self.ema.update_parameters(self.net)
@@ -227,16 +263,22 @@ class _Run:
 
     def validate(self) -> None:
         """Validate, record the history, keep (and write) the best state."""
-        status, t0 = self.status, time.perf_counter()
-        scores = validate(self.kept_net, self.val_cases, self.config, self.dev, self.amp, self.config.train.channels_last)
-        mean = sum(scores.values()) / len(scores)
-        status.history.append({"iteration": status.iteration, "jaccard": mean, "cases": scores,
+        status, t0, metric = self.status, time.perf_counter(), self.config.train.validation_metric
+        counts = validation_counts(self.kept_net, self.val_cases, self.config, self.dev, self.amp,
+                                   self.config.train.channels_last)
+        mean = validation_score(counts, metric)
+        # "jaccard" (the paper's name for the score) holds the score of train.validation_metric;
+        # "cases" the per-case Jaccard, "scores" every metric, "counts" the per-case voxel counts
+        # (intersection, predicted, reference)
+        status.history.append({"iteration": status.iteration, "jaccard": mean, "metric": metric,
+                               "scores": all_scores(counts), "cases": {k: case_jaccard(v) for k, v in counts.items()},
+                               "counts": {k: list(v) for k, v in counts.items()},
                                "seconds": time.perf_counter() - t0})
         if status.best_jaccard is None or mean > status.best_jaccard:
             status.best_jaccard, status.best_iteration = mean, status.iteration
             status.best_state = state_copy(self.kept_net)
             write_weights(model_dir(self.run_dir), status.best_state)
-        self.log.write({"iteration": status.iteration, "val_jaccard": mean, "best_jaccard": status.best_jaccard,
+        self.log.write({"iteration": status.iteration, "val_jaccard": mean, "validation_metric": metric, "best_jaccard": status.best_jaccard,
                         "best_iteration": status.best_iteration})
 
     def checkpoint(self) -> None:
@@ -259,7 +301,7 @@ class _Run:
     def _info(self) -> dict[str, Any]:
         s = self.status
         return {"seed": self.seed, "iterations_done": s.iteration, "best_iteration": s.best_iteration,
-                "best_jaccard": s.best_jaccard,
+                "best_jaccard": s.best_jaccard, "validation_metric": self.config.train.validation_metric,
                 "train_seconds": s.train_seconds, "history": s.history}
 
 

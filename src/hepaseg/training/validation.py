@@ -1,38 +1,92 @@
-"""Validation during training (METHOD.md section 5): Jaccard of whole-volume predictions.
+"""Validation during training (METHOD.md section 5): scores of whole-volume predictions.
 
 Each validation case is predicted tile by tile over the liver (``inference.tiling.predict_tiled``),
-restricted to the liver and thresholded (``inference.postprocess``: probability > threshold); the score is
-the mean of the per-case Jaccard indices (``evaluation.metrics.jaccard``: both masks empty counts as 1)
-against the training rater's masks, also restricted to the liver.
+restricted to the liver and thresholded (``inference.postprocess``: probability > threshold), and
+compared with the training rater's mask, also restricted to the liver. ``validation_counts`` gives
+per case the voxel counts (intersection, prediction, reference); ``validation_score`` turns them
+into the score of ``train.validation_metric``:
+
+- ``jaccard`` (the paper): mean over cases of the per-case Jaccard index (both masks empty = 1);
+- ``dice``: mean over cases of the per-case Dice (both empty = 1);
+- ``global_dice``: one Dice over all validation voxels pooled, ``2 sum I / (sum P + sum R)``, so a
+  case weighs with its tumour volume and a small case's swing from 0 to 1 does not move the score.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..config import Config
-from ..evaluation.metrics import jaccard
+from ..errors import InputError
 from ..inference.postprocess import restrict_to_liver, threshold
 from ..inference.tiling import predict_tiled
 
+METRICS = ("jaccard", "dice", "global_dice")
+LABELS = {"jaccard": "Jaccard", "dice": "mean Dice", "global_dice": "global Dice"}
+Counts = tuple[int, int, int]  # (|P & R|, |P|, |R|) voxels
 
-def validate(net: torch.nn.Module, cases: Sequence[Any], config: Config, device: torch.device,
-             amp: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Per-case Jaccard of ``net`` (put in eval mode for the duration) on prepared cases."""
+
+def validation_counts(net: torch.nn.Module, cases: Sequence[Any], config: Config, device: torch.device,
+                      amp: bool = False, channels_last: bool = False) -> dict[str, Counts]:
+    """Per case ``(intersection, predicted, reference)`` voxel counts of ``net`` (in eval mode for the
+    duration) on prepared cases."""
     was_training = net.training
     net.eval()
-    scores = {}
+    counts = {}
     try:
         for case in cases:
             liver = np.asarray(case.liver()) > 0
             prob = predict_tiled(net, config.model, case.image(), liver, config.infer.tile_output_size, device, amp,
                                  channels_last)
             prediction = threshold(restrict_to_liver(prob, liver), config.infer.threshold)
-            scores[case.id] = jaccard(prediction, (np.asarray(case.tumor(config.train.rater)) > 0) & liver)
+            reference = (np.asarray(case.tumor(config.train.rater)) > 0) & liver
+            counts[case.id] = (int(np.count_nonzero(prediction & reference)), int(np.count_nonzero(prediction)),
+                               int(np.count_nonzero(reference)))
     finally:
         net.train(was_training)
-    return scores
+    return counts
+
+
+def case_jaccard(c: Counts) -> float:
+    union = c[1] + c[2] - c[0]
+    return 1.0 if union == 0 else c[0] / union
+
+
+def case_dice(c: Counts) -> float:
+    total = c[1] + c[2]
+    return 1.0 if total == 0 else 2 * c[0] / total
+
+
+def validation_score(counts: Mapping[str, Counts], metric: str) -> float:
+    """The validation score of ``metric`` (one of ``METRICS``) from per-case counts."""
+    check_metric(metric)
+    if metric == "global_dice":
+        return case_dice(tuple(sum(c[i] for c in counts.values()) for i in range(3)))
+    per_case = case_jaccard if metric == "jaccard" else case_dice
+    return sum(per_case(c) for c in counts.values()) / len(counts)
+
+
+def all_scores(counts: Mapping[str, Counts]) -> dict[str, float]:
+    """Every metric's score, ``{"jaccard": ..., "dice": ..., "global_dice": ...}``."""
+    return {m: validation_score(counts, m) for m in METRICS}
+
+
+def metric_label(metric: str) -> str:
+    """How outputs name the score of ``metric``: ``Jaccard``, ``mean Dice`` or ``global Dice``."""
+    return LABELS.get(metric, metric)
+
+
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise InputError(None, f"unknown train.validation_metric {metric!r} (choose from {', '.join(METRICS)})")
+
+
+def validate(net: torch.nn.Module, cases: Sequence[Any], config: Config, device: torch.device,
+             amp: bool = False, channels_last: bool = False) -> dict[str, float]:
+    """Per-case Jaccard of ``net`` (put in eval mode for the duration) on prepared cases."""
+    return {cid: case_jaccard(c) for cid, c in validation_counts(net, cases, config, device, amp,
+                                                                  channels_last).items()}
