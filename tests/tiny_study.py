@@ -36,5 +36,5 @@ def tiny_liver_config(iterations: int = 4) -> Config:
         preprocess=replace(cfg.preprocess, inplane_spacing_mm=6.0),
         model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0, bn_momentum=0.1),
         patch=PatchConfig(output_size=(8, 8, 4), tumor_fraction=0.7),
-        train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2),
+        train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2, warmup_iterations=0),
         infer=replace(cfg.infer, tile_output_size=(40, 40, 12)))
