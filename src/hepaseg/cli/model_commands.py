@@ -38,6 +38,24 @@ def _embed_liver(liver_model: Path | None, folder: Path) -> str:
     return f"; liver model in {embed_liver_model(liver_model, folder)}" if liver_model is not None else ""
 
 
+def _run_config_and_seed(args, preset_name: str | None):
+    """The configuration and seed of a training run (``--preset`` / ``--config`` / ``--resume``, ``--seed``,
+    ``--iterations``), as ``config.resolve_config`` resolves them for a run folder ``args.out``."""
+    from dataclasses import replace
+
+    from ..config import resolve_config
+    from ..training.train import run_settings
+
+    resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
+    config = resolve_config(preset_name, args.config, resumed, args.out, may_differ=("train.iterations",))
+    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
+        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
+    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
+    if args.iterations is not None:
+        config = config.replace(train=replace(config.train, iterations=args.iterations))
+    return config, seed
+
+
 def add_train_liver(sub) -> None:
     p = subparser(sub, "train-liver", "Train the liver model (whole field of view, coarse grid) on the "
                    "manifest's liver masks: train cases train, val cases choose the best state.",
@@ -60,23 +78,13 @@ def add_train_liver(sub) -> None:
 
 
 def _run_train_liver(args) -> None:
-    from dataclasses import replace
-
-    from ..config import resolve_config
     from ..model.folder import model_dir
     from ..training.liver import train_liver
-    from ..training.train import run_settings
 
-    resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
     name = args.preset if args.preset is None or args.preset.endswith("-liver") else f"{args.preset}-liver"
-    if name is None and args.config is None and resumed is None:
+    if name is None and args.config is None and not args.resume:
         name = "paper-liver"
-    config = resolve_config(name, args.config, resumed, args.out, may_differ=("train.iterations",))
-    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
-        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
-    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
-    if args.iterations is not None:
-        config = config.replace(train=replace(config.train, iterations=args.iterations))
+    config, seed = _run_config_and_seed(args, name)
     result = train_liver(args.manifest, args.out, config, seed, device=args.device, resume=args.resume,
                          workers=args.workers)
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
@@ -85,25 +93,15 @@ def _run_train_liver(args) -> None:
 
 
 def _run_train(args) -> None:
-    from dataclasses import replace
-
-    from ..config import resolve_config
     from ..model.folder import check_liver_model, model_dir
-    from ..training.train import run_settings, train_run
-
-    resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
-    config = resolve_config(args.preset, args.config, resumed, args.out, may_differ=("train.iterations",))
-    if args.liver_model is not None:
-        check_liver_model(args.liver_model)  # before hours of training, not after
-    if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
-        raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
-    seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
-    if args.iterations is not None:
-        config = config.replace(train=replace(config.train, iterations=args.iterations))
-    result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
-    liver = _embed_liver(args.liver_model, model_dir(args.out))
+    from ..training.train import train_run
     from ..training.validation import metric_label
 
+    config, seed = _run_config_and_seed(args, args.preset)
+    if args.liver_model is not None:
+        check_liver_model(args.liver_model)  # before hours of training, not after
+    result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
+    liver = _embed_liver(args.liver_model, model_dir(args.out))
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
     print(f"{result.iterations_done} iterations; best validation {metric_label(config.train.validation_metric)} "
           f"{best} at iteration {result.best_iteration}; model in {model_dir(args.out)}{liver}")
@@ -212,6 +210,7 @@ def _run_select(args) -> None:
         resumed_config,
         run_selection,
     )
+    from ..training.validation import metric_label
 
     config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
     if args.liver_model is not None:
@@ -226,8 +225,6 @@ def _run_select(args) -> None:
             check_selection_feasible(config, executor.slots)
         result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
     liver = _embed_liver(args.liver_model, result.model_dir)
-    from ..training.validation import metric_label
-
     best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
     print(f"winner: seed {result.winner} (best validation {metric_label(config.train.validation_metric)} {best}); "
           f"model in {result.model_dir}{liver}; "

@@ -153,8 +153,6 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
 
         def load(job: CaseJob) -> LoadedCase:
             require_dicom(job.image, outputs[job.id])
-            if job.liver is None and predictor.liver_model is None:
-                raise InputError(job.image, "no liver mask for this case and the model has no liver model")
             return load_case(job.image, job.liver, predictor.config.preprocess, job.series, predictor.liver_model)
 
         def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:

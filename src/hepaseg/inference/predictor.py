@@ -117,15 +117,12 @@ def load_case(image_path: str | Path, liver_path: str | Path | None, config: Pre
                                      "(train one with 'hepaseg train-liver', embed it with --liver-model)")
     t0 = time.perf_counter()
     image = read_volume(image_path, series)
-    timings = {}
     if liver_path is not None:
         liver = on_grid(image, read_volume(liver_path))
-        timings["read"] = time.perf_counter() - t0
-    else:
-        timings["read"] = time.perf_counter() - t0
-        t_liver = time.perf_counter()
+    timings = {"read": time.perf_counter() - t0}
+    if liver_path is None:
         mask = predict_liver(liver_model, image)
-        timings["liver"] = time.perf_counter() - t_liver
+        timings["liver"] = time.perf_counter() - t0 - timings["read"]
         problem = liver_problem(mask, image.affine)
         if problem is not None:
             raise InputError(image_path, f"liver model: {problem}; no tumour mask written "

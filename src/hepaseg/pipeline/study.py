@@ -235,7 +235,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                                                 progress=progress, auto_liver=auto)
                         if auto:  # no plausible liver: the fully automatic pipeline found no tumour there
                             no_liver.update(summary.failed)
-                            write_empty_predictions(manifest, preds[name + AUTO], [i for i, _ in summary.failed])
+                            write_empty_predictions(dataset, preds[name + AUTO], [i for i, _ in summary.failed])
                         else:
                             failed += len(summary.failed)
         if failed:
@@ -268,12 +268,12 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
 
 
-def write_empty_predictions(manifest: Path, folder: Path, case_ids: list[str]) -> None:
+def write_empty_predictions(dataset: Dataset, folder: Path, case_ids: list[str]) -> None:
     """An all-zero tumour mask ``<folder>/<id>.nii.gz`` on each case's image grid: what the fully automatic
     pipeline found where the liver model found no plausible liver (so the evaluation counts its misses)."""
     from ..io.volumes import write_volume
 
-    cases = {c.id: c for c in load_manifest(manifest).cases}
+    cases = {c.id: c for c in dataset.cases}
     for case_id in case_ids:
         image = cases[case_id].read_image()
         write_volume(np.zeros(image.shape, np.uint8), image.affine, folder / f"{case_id}.nii.gz")
