@@ -25,10 +25,7 @@ run again. An unfinished training or selection continues from its checkpoints.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,10 +37,9 @@ from ..config import Config, liver_preset_for
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
-from ..io.atomic import write_json
 from ..io.lock import folder_lock
+from .record import STATE, Record, Stages, fingerprint
 
-STATE = "pipeline.json"
 ALGORITHMS = ("A1", "A2")
 AUTO = "-auto"  # suffix of an algorithm that segments inside the liver model's liver
 PREDICT_SPLITS = ("test", "unlabeled")
@@ -58,50 +54,6 @@ class StudyResult:
     evaluation: Path
     stage_seconds: dict[str, float]
     skipped: tuple[str, ...]
-
-
-class _Record:
-    """``pipeline.json``: per stage its fingerprint, wall seconds and result facts; written atomically."""
-
-    def __init__(self, folder: Path, config: Config, resume: bool) -> None:
-        self.path = folder / STATE
-        if self.path.exists() and not resume:
-            raise InputError(folder, "already holds a study; continue it with --resume or choose another folder")
-        self.data: dict[str, Any] = {"stages": {}}
-        if self.path.exists():
-            try:
-                self.data = json.loads(self.path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise InputError(self.path, f"corrupt study record ({exc})") from exc
-        self.data["config"] = config.to_dict()
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(self.path, self.data)
-
-    def done(self, stage: str, fingerprint: str) -> bool:
-        entry = self.data["stages"].get(stage)
-        return bool(entry and entry.get("finished") and entry.get("fingerprint") == fingerprint)
-
-    def fingerprint(self, stage: str) -> str | None:
-        return self.data["stages"].get(stage, {}).get("fingerprint")
-
-    def facts(self, stage: str) -> dict[str, Any]:
-        return self.data["stages"].get(stage, {}).get("facts", {})
-
-    def start(self, stage: str, fingerprint: str) -> None:
-        self.data["stages"][stage] = {"fingerprint": fingerprint, "finished": False}
-        write_json(self.path, self.data)
-
-    def finish(self, stage: str, seconds: float, facts: dict[str, Any]) -> None:
-        entry = self.data["stages"][stage]
-        entry.update(finished=True, seconds=round(seconds, 3), facts=facts)
-        write_json(self.path, self.data)
-
-
-def _hash(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 def run_study(manifest: str | Path, out: str | Path, config: Config, resume: bool = False,
@@ -153,7 +105,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from .evaluation import write_evaluation
     from .selection_check import run_check
 
-    record = _Record(folder, config, resume)
+    record = Record(folder, config, resume)
     recorded = record.data.get("liver_config")
     liver_config = liver_config or (Config.from_dict(recorded) if recorded else liver_preset_for(config))
     record.data["liver_config"] = liver_config.to_dict()
@@ -161,24 +113,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     liver = folder / "liver"
     preds = {name: folder / "preds" / name for name in (*ALGORITHMS, *(a + AUTO for a in ALGORITHMS))}
     evaluation, report = folder / "eval", folder / "report.html"
-    seconds: dict[str, float] = {}
-    skipped: list[str] = []
-
-    def stage(name: str, fingerprint: str, work: Callable[[], dict[str, Any]], stale: tuple[Path, ...] = ()) -> None:
-        if record.done(name, fingerprint):
-            skipped.append(name)
-            log(f"[{name}] up to date, skipped")
-            return
-        if record.fingerprint(name) not in (None, fingerprint):
-            for path in stale:  # inputs or configuration changed: start this stage afresh
-                shutil.rmtree(path, ignore_errors=True)
-        log(f"[{name}] running")
-        record.start(name, fingerprint)
-        t0 = time.perf_counter()
-        facts = work()
-        seconds[name] = time.perf_counter() - t0
-        record.finish(name, seconds[name], facts)
-        log(f"[{name}] done in {seconds[name]:.0f} s")
+    stages = Stages(record, log)
+    stage = stages.run
 
     cfg = config.to_dict()
 
@@ -186,9 +122,9 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         summary = preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
         return {"done": summary.done, "skipped": summary.skipped}
 
-    stage("preprocess", _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
+    stage("preprocess", fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
           do_preprocess)
-    prep_fp = _hash(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
+    prep_fp = fingerprint(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
 
     def do_liver() -> dict[str, Any]:
         result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
@@ -197,7 +133,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                 "best_jaccard": result.best_jaccard, "seconds": result.seconds,
                 "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
-    liver_fp = _hash(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
+    liver_fp = fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
                      liver_config.to_dict(), config.select.first_seed)
     stage("liver", liver_fp, do_liver, stale=(liver,))
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
@@ -208,7 +144,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard,
                 "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
-    a2_fp = _hash(prep_fp, training, a2_seed(config))
+    a2_fp = fingerprint(prep_fp, training, a2_seed(config))
     stage("a2", a2_fp, do_a2, stale=(a2,))
 
     def do_a1() -> dict[str, Any]:
@@ -220,7 +156,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                 "table": str(result.table), "task_seconds": result.task_seconds}
 
     # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
-    a1_fp = _hash(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
+    a1_fp = fingerprint(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
     stage("a1", a1_fp, do_a1, stale=(a1,))
 
     def do_predict() -> dict[str, Any]:
@@ -242,7 +178,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
             raise InputError(preds["A1"].parent, f"{failed} case(s) failed to predict (see the lines above)")
         return {"cases": {s: len(dataset.split(s)) for s in PREDICT_SPLITS}, "no_liver": no_liver}
 
-    predict_fp = _hash(a1_fp, a2_fp, liver_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
+    predict_fp = fingerprint(a1_fp, a2_fp, liver_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
     stage("predict", predict_fp, do_predict, stale=tuple(preds.values()))
 
     def do_evaluate() -> dict[str, Any]:
@@ -252,20 +188,19 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         write_liver_scores(livers, evaluation)
         return {"cases": len(results.info.cases), "liver_dice": float(np.mean([r.dice for r in livers]))}
 
-    evaluate_fp = _hash(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
+    evaluate_fp = fingerprint(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
     stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
 
-    stage("selection_check", _hash(evaluate_fp, config.select.check_runs, CHECK_FORMAT),
+    stage("selection_check", fingerprint(evaluate_fp, config.select.check_runs, CHECK_FORMAT),
           lambda: run_check(manifest, a1, a2, preds, folder / CHECK_DIR, config, predict_fp, device, workers, progress))
 
     def do_report() -> dict[str, Any]:
         write_report(evaluation, report, sections=[*liver_sections(evaluation),
-                                                   *run_sections(record.data, seconds, device)])
+                                                   *run_sections(record.data, stages.seconds, device)])
         return {"report": str(report)}
 
-    timings = {name: entry.get("seconds") for name, entry in record.data["stages"].items() if name != "report"}
-    stage("report", _hash(evaluate_fp, timings, _rating_fingerprint(evaluation)), do_report)
-    return StudyResult(folder, report, evaluation, seconds, tuple(skipped))
+    stage("report", fingerprint(evaluate_fp, record.timings(but="report"), _rating_fingerprint(evaluation)), do_report)
+    return StudyResult(folder, report, evaluation, stages.seconds, tuple(stages.skipped))
 
 
 def write_empty_predictions(dataset: Dataset, folder: Path, case_ids: list[str]) -> None:
@@ -306,7 +241,7 @@ def _rating_fingerprint(evaluation: Path) -> str | None:
     from ..report.rating import find_rating
 
     results = find_rating(evaluation)
-    return None if results is None else _hash((results / SUMMARY_FILE).read_text(encoding="utf-8"))
+    return None if results is None else fingerprint((results / SUMMARY_FILE).read_text(encoding="utf-8"))
 
 
 def _input_fingerprints(dataset, config: Config) -> list[str]:
