@@ -23,6 +23,7 @@ class PreprocessConfig:
     """METHOD.md section 2: in-plane resampling and liver-percentile normalisation."""
 
     inplane_spacing_mm: float = 1.0
+    slice_spacing_mm: float | None = None  # z resampled to this spacing (the isotropic 3D variant); None: as scanned
     percentile_low: float = 2.0  # mapped to 0
     percentile_high: float = 98.0  # mapped to 1; values outside are not clipped
     # where the percentiles come from: "liver" (inside the liver mask, the paper) or "body" (inside the

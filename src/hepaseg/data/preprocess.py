@@ -189,7 +189,7 @@ def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig
     p_low, p_high = liver_percentiles(image.array, region, config.percentile_low, config.percentile_high)
     if not p_high > p_low:
         raise InputError(image.source, f"image intensities inside {where} are constant; cannot normalise")
-    grid = plan_grid(image.shape, image.affine, config.inplane_spacing_mm)
+    grid = plan_grid(image.shape, image.affine, config.inplane_spacing_mm, config.slice_spacing_mm)
     prepared = normalize(to_prepared(image.array, grid), p_low, p_high)
     norm = {"region": config.normalisation, "percentiles": [config.percentile_low, config.percentile_high],
             "values": [p_low, p_high]}
@@ -198,8 +198,14 @@ def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig
 
 
 def fingerprint(case: Case, config: PreprocessConfig) -> str:
-    """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration."""
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration.
+
+    ``slice_spacing_mm`` enters only when set, so the caches written before it existed stay valid.
+    """
+    settings = asdict(config)
+    if settings["slice_spacing_mm"] is None:
+        del settings["slice_spacing_mm"]
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     h.update(f"format={CACHE_FORMAT};split={case.split};series={case.series}".encode())
     paths = [("image", case.image), ("liver", case.liver), *sorted(case.tumor.items())]
     for name, path in paths:
