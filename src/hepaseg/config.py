@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .variants import VARIANTS, variant_config  # the ablation's architecture variants, re-exported here
 
 Size3 = tuple[int, int, int]  # (x, y, z) voxels
 
@@ -272,8 +273,15 @@ def demo_liver_config() -> Config:
     )
 
 
+def _variant_preset(base: Any, variant: str) -> Any:
+    return lambda: variant_config(base(), variant)
+
+
+# the ablation's variants (issue 18, module ``variants``): paper-2d, paper-3d, demo-2d, demo-3d
 PRESETS = {"paper": paper_config, "demo": demo_config,
-           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config}
+           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config,
+           **{f"{name}-{v}": _variant_preset(base, v) for name, base in (("paper", paper_config), ("demo", demo_config))
+              for v in VARIANTS if v != "aunet"}}
 
 
 def liver_preset_for(config: Config) -> Config:
@@ -282,7 +290,8 @@ def liver_preset_for(config: Config) -> Config:
 
 
 def preset(name: str) -> Config:
-    """The named preset (``paper``, ``demo``; ``paper-liver``, ``demo-liver`` for the liver model)."""
+    """The named preset (``paper``, ``demo``, their variants ``paper-2d`` ... ``demo-3d``; ``paper-liver``,
+    ``demo-liver`` for the liver model)."""
     try:
         return PRESETS[name]()
     except KeyError:
