@@ -2,9 +2,9 @@
 
 A prepared case is a folder ``<cache>/<case id>/`` with memory-mappable ``.npy`` arrays on the
 prepared grid, axes (x, y, z) in canonical RAS+ order at ``inplane_spacing_mm`` in-plane
-(z untouched): ``image.npy`` (float32, liver p2 -> 0, p98 -> 1, not clipped), ``liver.npy`` and
-``tumor_<rater>.npy`` (uint8 0/1), plus ``record.json`` holding the grid map back to the original
-file, the normalisation and a fingerprint of the inputs and configuration.
+(z untouched, or resampled to ``slice_spacing_mm`` where set): ``image.npy`` (float32, liver p2 -> 0,
+p98 -> 1, not clipped), ``liver.npy`` and ``tumor_<rater>.npy`` (uint8 0/1), plus ``record.json``
+holding the grid map back to the original file, the normalisation and a fingerprint of the inputs and configuration.
 
 A liver-model cache (``PreprocessConfig.target == "liver"``) has the same layout: the image is
 normalised with the body's percentiles, ``liver.npy`` is the region the sampler and loss see (the
