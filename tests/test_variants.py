@@ -101,3 +101,16 @@ def test_the_fingerprint_changes_with_a_slice_spacing_only(tmp_path: Path):
         h.update(f"{name}|{image}|{st.st_size}|{st.st_mtime_ns}".encode())
     assert fingerprint(case, base) == h.hexdigest()
     assert fingerprint(case, preset("demo-3d").preprocess) != fingerprint(case, base)
+
+
+def test_configurations_without_a_slice_spacing_serialise_as_before():
+    """The field is left out of ``to_dict`` while None: stored configurations and the study's and
+    selection's fingerprints of them stay as they were; set, it is written, read and compared."""
+    from hepaseg.config import differences
+
+    demo, three = preset("demo"), preset("demo-3d")
+    assert "slice_spacing_mm" not in demo.to_dict()["preprocess"]
+    assert Config.from_json(demo.to_json()) == demo
+    assert three.to_dict()["preprocess"]["slice_spacing_mm"] == 2.0 and Config.from_json(three.to_json()) == three
+    with_z = demo.replace(preprocess=dataclasses.replace(demo.preprocess, slice_spacing_mm=2.0))
+    assert differences(demo, with_z) == ["preprocess.slice_spacing_mm"] == differences(with_z, demo)

@@ -165,7 +165,12 @@ class Config:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON values; ``preprocess.slice_spacing_mm`` only when set, so that the configurations
+        (and every fingerprint of them) written before the field existed read and hash as before."""
+        data = dataclasses.asdict(self)
+        if data["preprocess"]["slice_spacing_mm"] is None:
+            del data["preprocess"]["slice_spacing_mm"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -349,10 +354,10 @@ def differences(a: Config, b: Config) -> list[str]:
     """The dotted names of the fields in which two configurations differ, e.g. ``train.iterations``."""
     def walk(x: dict[str, Any], y: dict[str, Any], prefix: str) -> list[str]:
         out = []
-        for key in x:
-            if isinstance(x[key], dict):
+        for key in list(x) + [k for k in y if k not in x]:  # a field left out of one (to_dict) differs too
+            if isinstance(x.get(key), dict):
                 out += walk(x[key], y[key], f"{prefix}{key}.")
-            elif x[key] != y[key]:
+            elif x.get(key) != y.get(key):
                 out.append(prefix + key)
         return out
 
