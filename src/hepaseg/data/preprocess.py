@@ -197,15 +197,20 @@ def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig
     return prepared, prepared_liver, grid, norm
 
 
+def _settings(config: PreprocessConfig) -> dict:
+    """The configuration as recorded and hashed: ``slice_spacing_mm`` only when set."""
+    settings = asdict(config)
+    if settings["slice_spacing_mm"] is None:
+        del settings["slice_spacing_mm"]
+    return settings
+
+
 def fingerprint(case: Case, config: PreprocessConfig) -> str:
     """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration.
 
     ``slice_spacing_mm`` enters only when set, so the caches written before it existed stay valid.
     """
-    settings = asdict(config)
-    if settings["slice_spacing_mm"] is None:
-        del settings["slice_spacing_mm"]
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(_settings(config), sort_keys=True).encode())
     h.update(f"format={CACHE_FORMAT};split={case.split};series={case.series}".encode())
     paths = [("image", case.image), ("liver", case.liver), *sorted(case.tumor.items())]
     for name, path in paths:
@@ -243,7 +248,7 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
         tumor = on_grid(image, read_volume(path))
         tumors[rater] = to_prepared(np.asarray(tumor.array) > 0, grid, mask=True)
     record = {"fingerprint": fp, "grid": grid.to_dict(), "normalization": norm,
-              "config": asdict(config), "source": {"image": str(case.image), "liver": str(case.liver),
+              "config": _settings(config), "source": {"image": str(case.image), "liver": str(case.liver),
                                                      "series": case.series}}
     save_prepared_case(cache_dir, case.id, case.split, prepared, liver_p, tumors, grid.prepared_spacing, record)
     return True
