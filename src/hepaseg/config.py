@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .variants import VARIANTS, variant_config  # the ablation's architecture variants, re-exported here
 
 Size3 = tuple[int, int, int]  # (x, y, z) voxels
 
@@ -23,6 +24,7 @@ class PreprocessConfig:
     """METHOD.md section 2: in-plane resampling and liver-percentile normalisation."""
 
     inplane_spacing_mm: float = 1.0
+    slice_spacing_mm: float | None = None  # z resampled to this spacing (the isotropic 3D variant); None: as scanned
     percentile_low: float = 2.0  # mapped to 0
     percentile_high: float = 98.0  # mapped to 1; values outside are not clipped
     # where the percentiles come from: "liver" (inside the liver mask, the paper) or "body" (inside the
@@ -163,7 +165,12 @@ class Config:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON values; ``preprocess.slice_spacing_mm`` only when set, so that the configurations
+        (and every fingerprint of them) written before the field existed read and hash as before."""
+        data = dataclasses.asdict(self)
+        if data["preprocess"]["slice_spacing_mm"] is None:
+            del data["preprocess"]["slice_spacing_mm"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -271,8 +278,15 @@ def demo_liver_config() -> Config:
     )
 
 
+def _variant_preset(base: Any, variant: str) -> Any:
+    return lambda: variant_config(base(), variant)
+
+
+# the ablation's variants (issue 18, module ``variants``): paper-2d, paper-3d, demo-2d, demo-3d
 PRESETS = {"paper": paper_config, "demo": demo_config,
-           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config}
+           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config,
+           **{f"{name}-{v}": _variant_preset(base, v) for name, base in (("paper", paper_config), ("demo", demo_config))
+              for v in VARIANTS if v != "aunet"}}
 
 
 def liver_preset_for(config: Config) -> Config:
@@ -281,7 +295,8 @@ def liver_preset_for(config: Config) -> Config:
 
 
 def preset(name: str) -> Config:
-    """The named preset (``paper``, ``demo``; ``paper-liver``, ``demo-liver`` for the liver model)."""
+    """The named preset (``paper``, ``demo``, their variants ``paper-2d`` ... ``demo-3d``; ``paper-liver``,
+    ``demo-liver`` for the liver model)."""
     try:
         return PRESETS[name]()
     except KeyError:
@@ -339,10 +354,10 @@ def differences(a: Config, b: Config) -> list[str]:
     """The dotted names of the fields in which two configurations differ, e.g. ``train.iterations``."""
     def walk(x: dict[str, Any], y: dict[str, Any], prefix: str) -> list[str]:
         out = []
-        for key in x:
-            if isinstance(x[key], dict):
+        for key in list(x) + [k for k in y if k not in x]:  # a field left out of one (to_dict) differs too
+            if isinstance(x.get(key), dict):
                 out += walk(x[key], y[key], f"{prefix}{key}.")
-            elif x[key] != y[key]:
+            elif x.get(key) != y.get(key):
                 out.append(prefix + key)
         return out
 

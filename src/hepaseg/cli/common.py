@@ -28,7 +28,8 @@ def subparser(sub, name: str, help_text: str, example: str) -> argparse.Argument
 def preset_option(p: argparse.ArgumentParser, resumed: str | None = None, config_file: bool = False) -> None:
     """``--preset`` (and ``--config FILE``); resolved by ``config.resolve_config``."""
     default = f"default paper; with --resume: {resumed}" if resumed else "default paper"
-    p.add_argument("--preset", default=None, help=f"configuration preset: paper or demo ({default})")
+    p.add_argument("--preset", default=None, help=f"configuration preset: paper or demo, or their ablation variants "
+                                                  f"paper-2d, paper-3d, demo-2d, demo-3d ({default})")
     if config_file:
         p.add_argument("--config", type=Path, default=None, help="a config.json to use instead of a preset")
 

@@ -2,9 +2,9 @@
 
 A prepared case is a folder ``<cache>/<case id>/`` with memory-mappable ``.npy`` arrays on the
 prepared grid, axes (x, y, z) in canonical RAS+ order at ``inplane_spacing_mm`` in-plane
-(z untouched): ``image.npy`` (float32, liver p2 -> 0, p98 -> 1, not clipped), ``liver.npy`` and
-``tumor_<rater>.npy`` (uint8 0/1), plus ``record.json`` holding the grid map back to the original
-file, the normalisation and a fingerprint of the inputs and configuration.
+(z untouched, or resampled to ``slice_spacing_mm`` where set): ``image.npy`` (float32, liver p2 -> 0,
+p98 -> 1, not clipped), ``liver.npy`` and ``tumor_<rater>.npy`` (uint8 0/1), plus ``record.json``
+holding the grid map back to the original file, the normalisation and a fingerprint of the inputs and configuration.
 
 A liver-model cache (``PreprocessConfig.target == "liver"``) has the same layout: the image is
 normalised with the body's percentiles, ``liver.npy`` is the region the sampler and loss see (the
@@ -189,7 +189,7 @@ def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig
     p_low, p_high = liver_percentiles(image.array, region, config.percentile_low, config.percentile_high)
     if not p_high > p_low:
         raise InputError(image.source, f"image intensities inside {where} are constant; cannot normalise")
-    grid = plan_grid(image.shape, image.affine, config.inplane_spacing_mm)
+    grid = plan_grid(image.shape, image.affine, config.inplane_spacing_mm, config.slice_spacing_mm)
     prepared = normalize(to_prepared(image.array, grid), p_low, p_high)
     norm = {"region": config.normalisation, "percentiles": [config.percentile_low, config.percentile_high],
             "values": [p_low, p_high]}
@@ -197,9 +197,20 @@ def prepare_volume(image: Volume, liver: Volume | None, config: PreprocessConfig
     return prepared, prepared_liver, grid, norm
 
 
+def _settings(config: PreprocessConfig) -> dict:
+    """The configuration as recorded and hashed: ``slice_spacing_mm`` only when set."""
+    settings = asdict(config)
+    if settings["slice_spacing_mm"] is None:
+        del settings["slice_spacing_mm"]
+    return settings
+
+
 def fingerprint(case: Case, config: PreprocessConfig) -> str:
-    """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration."""
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration.
+
+    ``slice_spacing_mm`` enters only when set, so the caches written before it existed stay valid.
+    """
+    h = hashlib.sha256(json.dumps(_settings(config), sort_keys=True).encode())
     h.update(f"format={CACHE_FORMAT};split={case.split};series={case.series}".encode())
     paths = [("image", case.image), ("liver", case.liver), *sorted(case.tumor.items())]
     for name, path in paths:
@@ -237,7 +248,7 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
         tumor = on_grid(image, read_volume(path))
         tumors[rater] = to_prepared(np.asarray(tumor.array) > 0, grid, mask=True)
     record = {"fingerprint": fp, "grid": grid.to_dict(), "normalization": norm,
-              "config": asdict(config), "source": {"image": str(case.image), "liver": str(case.liver),
+              "config": _settings(config), "source": {"image": str(case.image), "liver": str(case.liver),
                                                      "series": case.series}}
     save_prepared_case(cache_dir, case.id, case.split, prepared, liver_p, tumors, grid.prepared_spacing, record)
     return True

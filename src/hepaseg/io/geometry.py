@@ -4,9 +4,11 @@ between an image's original grid and the prepared 1 mm in-plane grid.
 
 The prepared grid is the original one reoriented (permutation / flips only: lossless) to the
 closest canonical RAS+ orientation, so that axis 2 (z) is the slice axis of an axial scan, then
-resampled in-plane (axes 0 and 1) to ``inplane_mm``; z is never resampled. Voxel centres follow
-the pixel-area convention: prepared index ``p`` sits at canonical index ``(p + 0.5) * r - 0.5``
-with ``r = inplane_mm / canonical spacing``. Resampling is separable linear interpolation;
+resampled in-plane (axes 0 and 1) to ``inplane_mm``; z is resampled only when a slice spacing
+``slice_mm`` is asked for (the isotropic 3D variant), else the slices stay as they are (the paper).
+Voxel centres follow the pixel-area convention on every resampled axis: prepared index ``p`` sits at
+canonical index ``(p + 0.5) * r - 0.5`` with ``r = prepared spacing / canonical spacing``; an axis
+whose ratio is exactly 1 is not resampled at all. Resampling is separable linear interpolation;
 masks are interpolated and thresholded at 0.5, which never creates new labels.
 """
 
@@ -32,7 +34,7 @@ class GridMap:
         canonical_shape: shape after reorientation.
         prepared_shape: shape after in-plane resampling, (x, y, z).
         prepared_affine: (4, 4) voxel -> RAS+ mm of the prepared grid.
-        ratio: (rx, ry) in-plane prepared spacing / canonical spacing.
+        ratio: (rx, ry, rz) prepared spacing / canonical spacing (rz = 1.0: the slices as they are).
     """
 
     original_shape: tuple[int, int, int]
@@ -41,7 +43,7 @@ class GridMap:
     canonical_shape: tuple[int, int, int]
     prepared_shape: tuple[int, int, int]
     prepared_affine: Affine
-    ratio: tuple[float, float]
+    ratio: tuple[float, float, float]
 
     @property
     def prepared_spacing(self) -> tuple[float, float, float]:
@@ -64,8 +66,19 @@ class GridMap:
             tuple(d["original_shape"]), np.array(d["original_affine"], dtype=np.float64),
             np.array(d["ornt"], dtype=np.float64), tuple(d["canonical_shape"]),
             tuple(d["prepared_shape"]), np.array(d["prepared_affine"], dtype=np.float64),
-            tuple(d["ratio"]),
+            _three(d["ratio"]),
         )
+
+
+def _three(ratio: list[float]) -> tuple[float, float, float]:
+    """A record's ratio; records written before z could be resampled hold (rx, ry): rz = 1."""
+    r = tuple(float(v) for v in ratio)
+    return r if len(r) == 3 else (r[0], r[1], 1.0)  # type: ignore[return-value]
+
+
+def _resampled_axes(grid: GridMap) -> tuple[int, ...]:
+    """The axes the prepared grid resamples: 0 and 1 always, 2 where its ratio is not exactly 1."""
+    return (0, 1) if grid.ratio[2] == 1.0 else (0, 1, 2)
 
 
 def canonical_orientation(volume: Volume) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -80,8 +93,10 @@ def canonical_orientation(volume: Volume) -> tuple[NDArray[np.float64], NDArray[
     return ornt, spacing
 
 
-def plan_grid(shape: tuple[int, int, int], affine: Affine, inplane_mm: float = 1.0) -> GridMap:
-    """The prepared grid for an image of ``shape`` and ``affine``."""
+def plan_grid(shape: tuple[int, int, int], affine: Affine, inplane_mm: float = 1.0,
+              slice_mm: float | None = None) -> GridMap:
+    """The prepared grid for an image of ``shape`` and ``affine``: ``inplane_mm`` in-plane, and
+    ``slice_mm`` between slices (None: the canonical slices as they are)."""
     from nibabel.orientations import inv_ornt_aff, io_orientation
 
     affine = np.asarray(affine, dtype=np.float64)
@@ -89,18 +104,16 @@ def plan_grid(shape: tuple[int, int, int], affine: Affine, inplane_mm: float = 1
     canonical_shape = tuple(int(shape[int(ax)]) for ax in np.argsort(ornt[:, 0]))
     canonical_affine = affine @ inv_ornt_aff(ornt, shape)
     spacing = voxel_spacing(canonical_affine)
-    ratio = (inplane_mm / spacing[0], inplane_mm / spacing[1])
-    prepared_shape = (
-        max(1, int(round(canonical_shape[0] / ratio[0]))),
-        max(1, int(round(canonical_shape[1] / ratio[1]))),
-        canonical_shape[2],
-    )
+    rz = 1.0 if slice_mm is None else float(slice_mm / spacing[2])
+    ratio = (float(inplane_mm / spacing[0]), float(inplane_mm / spacing[1]), rz)
+    prepared_shape = tuple(max(1, int(round(canonical_shape[a] / ratio[a]))) if ratio[a] != 1.0
+                           else canonical_shape[a] for a in range(3))
     scale = np.eye(4)
     for axis, r in enumerate(ratio):
         scale[axis, axis] = r
         scale[axis, 3] = 0.5 * r - 0.5
     return GridMap(tuple(int(n) for n in shape), affine, ornt, canonical_shape,  # type: ignore[arg-type]
-                   prepared_shape, canonical_affine @ scale, (float(ratio[0]), float(ratio[1])))
+                   prepared_shape, canonical_affine @ scale, ratio)  # type: ignore[arg-type]
 
 
 def to_prepared(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
@@ -112,7 +125,7 @@ def to_prepared(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
 
     canonical = apply_orientation(np.asarray(array), grid.ornt).astype(np.float32, copy=False)
     out = canonical
-    for axis in (0, 1):
+    for axis in _resampled_axes(grid):
         n_out = grid.prepared_shape[axis]
         coords = (np.arange(n_out) + 0.5) * grid.ratio[axis] - 0.5
         out = resample_axis_linear(out, axis, coords)
@@ -125,14 +138,14 @@ def to_original(array: NDArray, grid: GridMap, mask: bool = False) -> NDArray:
     Returns float32 (``mask=False``) or uint8 0/1 (``mask=True``: linear, then >= 0.5).
     """
     out = np.asarray(array, dtype=np.float32)
-    for axis in (0, 1):
+    for axis in _resampled_axes(grid):
         out = resample_axis_linear(out, axis, canonical_coords(grid, axis))
     original = from_canonical(out, grid)
     return (original >= 0.5).astype(np.uint8) if mask else original.astype(np.float32, copy=False)
 
 
 def canonical_coords(grid: GridMap, axis: int) -> NDArray[np.float64]:
-    """Fractional prepared-grid index of every canonical voxel along in-plane ``axis`` (0 or 1)."""
+    """Fractional prepared-grid index of every canonical voxel along ``axis``."""
     return (np.arange(grid.canonical_shape[axis]) + 0.5) / grid.ratio[axis] - 0.5
 
 
@@ -174,11 +187,12 @@ def to_original_in_box(array: NDArray, grid: GridMap, box: tuple[NDArray, NDArra
     zero rim, or the volume edge) are computed; every other value is 0, as the full computation gives.
     Returns (i, j, k) float32 on the original grid.
     """
-    lo = [max(0, int(box[0][a]) - 1) for a in (0, 1)]
-    hi = [min(grid.prepared_shape[a], int(box[1][a]) + 1) for a in (0, 1)]
-    part = np.asarray(array, dtype=np.float32)[lo[0]:hi[0], lo[1]:hi[1], :]
+    axes = _resampled_axes(grid)
+    lo = [max(0, int(box[0][a]) - 1) if a in axes else 0 for a in range(3)]
+    hi = [min(grid.prepared_shape[a], int(box[1][a]) + 1) if a in axes else grid.prepared_shape[a] for a in range(3)]
+    part = np.asarray(array, dtype=np.float32)[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     region = [slice(None)] * 3
-    for axis in (0, 1):
+    for axis in axes:
         coords = canonical_coords(grid, axis)
         near = np.flatnonzero((coords > lo[axis] - 1) & (coords < hi[axis]))
         part = resample_axis_linear(part, axis, coords[near] - lo[axis])

@@ -150,3 +150,52 @@ def crop(volume: NDArray, start: Sequence[int], size: Sequence[int], mode: str =
     if not any(a or b for a, b in pad):
         return inner.copy()
     return np.pad(inner, pad, mode=mode)
+
+
+def receptive_field(cfg: ModelConfig) -> Size3:
+    """Input voxels per axis that one output voxel depends on (the largest over output positions).
+
+    Derived layer by layer, exactly: along each axis every tensor of the network maps a feature index
+    ``i`` to the interval of input indices it depends on - a valid convolution of size ``k`` joins
+    ``i .. i + k - 1`` of its input, a pooling ``p`` joins ``p i .. p i + p - 1``, a transposed
+    convolution with kernel = stride ``p`` takes ``i // p``, the concatenation the union of the
+    centre-cropped skip's and the up-path's intervals. Because of the poolings the interval's length
+    can depend on the output voxel's position modulo ``pool_factor``; the largest is returned. It is at
+    most ``2 * margin + 1`` (the input patch around one output voxel) and smaller where an output voxel
+    cannot see the whole pooling window at the margin's far end.
+    """
+    check_config(cfg)
+    factor = pool_factor(cfg)
+    out = valid_output_size(cfg, tuple(2 * f for f in factor))  # type: ignore[arg-type]
+    inp = input_size(cfg, out)
+    return tuple(_axis_receptive_field(cfg, a, inp[a]) for a in range(3))  # type: ignore[return-value]
+
+
+def _axis_receptive_field(cfg: ModelConfig, axis: int, n_in: int) -> int:
+    levels = len(cfg.widths)
+    kernels = [[cfg.kernel[axis]] * 2 + [Z_KERNEL[axis]] * cfg.z_convs[level] for level in range(levels)]
+    span = (np.arange(n_in), np.arange(n_in))  # (lo, hi) input index of each feature index
+
+    def block(s: tuple[NDArray, NDArray], level: int) -> tuple[NDArray, NDArray]:
+        lo, hi = s
+        for k in kernels[level]:
+            lo, hi = lo[:len(lo) - k + 1], hi[k - 1:]
+        return lo, hi
+
+    skips = []
+    for level in range(levels - 1):
+        span = block(span, level)
+        skips.append(span)
+        p = cfg.pools[level][axis]
+        n = len(span[0]) // p
+        span = (span[0][0:n * p:p], span[1][p - 1:n * p:p])
+    span = block(span, levels - 1)
+    for level in reversed(range(levels - 1)):
+        p = cfg.pools[level][axis]
+        up = (np.repeat(span[0], p), np.repeat(span[1], p))
+        skip_lo, skip_hi = skips[level]
+        c = (len(skip_lo) - len(up[0])) // 2
+        n = len(up[0])
+        span = block((np.minimum(up[0], skip_lo[c:c + n]), np.maximum(up[1], skip_hi[c:c + n])), level)
+    lo, hi = span
+    return int(np.max(hi - lo + 1))
