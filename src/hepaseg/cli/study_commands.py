@@ -66,9 +66,14 @@ def _run_report(args) -> None:
 
 
 def add_study(sub) -> None:
-    p = subparser(sub, "study", "Run the paper's experiment end to end: preprocess, liver model, A2, A1, predict, evaluate, report.",
+    p = subparser(sub, "study", "Run the paper's experiment end to end: preprocess, liver model, A2, A1, predict, "
+                   "evaluate, report; or, with --variants, the architecture ablation (every variant trained with "
+                   "the same seeds and budget, evaluated against every rater).",
                    "hepaseg study data/cohort/dataset.json -o study/ --preset paper\n"
-                   "  hepaseg study data/cohort/dataset.json -o study/ --resume")
+                   "  hepaseg study data/cohort/dataset.json -o study/ --resume\n"
+                   "  hepaseg study data/cohort/dataset.json -o ablation/ --variants aunet,2d,3d --preset demo --seeds 3\n"
+                   "  hepaseg study data/cohort/dataset.json -o ablation/ --variants aunet,2d,3d --backend ray "
+                   "--address auto")
     manifest_argument(p, " with train, val and test cases")
     p.add_argument("-o", "--out", type=Path, required=True, help="study folder")
     preset_option(p, resumed="the study's own", config_file=True)
@@ -79,6 +84,13 @@ def add_study(sub) -> None:
     p.add_argument("--liver-config", type=Path, default=None, metavar="FILE",
                    help="the liver model's config.json (default: the liver preset of --preset: demo-liver "
                         "or paper-liver; with --resume: the study's own)")
+    p.add_argument("--variants", default=None, metavar="V,V,...",
+                   help="run the architecture ablation instead: aunet (the paper's), 2d, 3d (isotropic), "
+                        "comma-separated, derived from --preset / --config")
+    p.add_argument("--seeds", type=int, default=None, help="ablation: runs per variant (default 3)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="ablation: where the training runs execute (default local)")
+    p.add_argument("--address", default=None, help="ablation, ray: cluster address, e.g. auto (default: a local Ray)")
     p.set_defaults(func=_run_study)
 
 
@@ -89,8 +101,26 @@ def _run_study(args) -> None:
 
     config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out,
                             may_differ=("select.check_runs",))  # the selection check may be turned off or on
+    if args.variants is not None:
+        _run_ablation(args, config)
+        return
+    if args.seeds is not None or args.backend != "local" or args.address is not None:
+        raise InputError("--seeds", "--seeds, --backend and --address are options of the ablation (--variants)")
     liver = read_config(args.liver_config) if args.liver_config is not None else None
     result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers,
                        liver_config=liver)
     print(headline(result.evaluation))
+    print(f"report: {result.report}")
+
+
+def _run_ablation(args, config) -> None:
+    from ..pipeline.ablation import parse_variants, run_ablation
+    from ..report.ablation import headline
+
+    if args.liver_config is not None:
+        raise InputError("--liver-config", "the ablation trains no liver model (it uses the given livers)")
+    result = run_ablation(args.manifest, args.out, config, parse_variants(args.variants),
+                          seeds=3 if args.seeds is None else args.seeds, resume=args.resume, device=args.device,
+                          workers=args.workers, backend=args.backend, address=args.address)
+    print(headline(result.evaluation, result.folder))
     print(f"report: {result.report}")
