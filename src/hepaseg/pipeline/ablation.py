@@ -20,7 +20,7 @@ evaluated, so the report separates the architecture's effect from the seed's. St
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,9 @@ from ..errors import InputError
 from ..io.lock import folder_lock
 from ..progress import Progress
 from .record import Record, Stages, fingerprint
+from .study import StudyResult
 
 REPORT = "report.html"
-
-
-@dataclass(frozen=True)
-class AblationResult:
-    """Where the ablation's outputs are, and how long each stage of this call took (s)."""
-
-    folder: Path
-    report: Path
-    evaluation: Path
-    stage_seconds: dict[str, float]
-    skipped: tuple[str, ...]
 
 
 def parse_variants(text: str) -> tuple[str, ...]:
@@ -76,7 +66,7 @@ def grid_name(pc: PreprocessConfig) -> str:
 def run_ablation(manifest: str | Path, out: str | Path, base: Config, variants: Sequence[str], seeds: int = 3,
                  resume: bool = False, device: str = "auto", workers: int | None = None, backend: str = "local",
                  address: str | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> AblationResult:
+                 log: Callable[[str], None] = print) -> StudyResult:
     """Run (or continue) the ablation; see the module docstring for the stages.
 
     Args:
@@ -108,7 +98,7 @@ def run_ablation(manifest: str | Path, out: str | Path, base: Config, variants: 
 
 def _run_stages(manifest: Path, folder: Path, configs: dict[str, Config], record: Record, device: str,
                 workers: int | None, backend: str, address: str | None, progress: bool,
-                log: Callable[[str], None]) -> AblationResult:
+                log: Callable[[str], None]) -> StudyResult:
     from ..data.preprocess import load_prepared, preprocess_dataset
     from ..evaluation.evaluate import evaluate_inputs
     from ..evaluation.inputs import find_inputs
@@ -190,7 +180,7 @@ def _run_stages(manifest: Path, folder: Path, configs: dict[str, Config], record
     report = folder / REPORT
     stages.run("report", fingerprint(evaluate_fp, record.timings(but="report")),
                lambda: {"report": str(write_ablation_report(evaluation, record.data, report))})
-    return AblationResult(folder, report, evaluation, stages.seconds, tuple(stages.skipped))
+    return StudyResult(folder, report, evaluation, stages.seconds, tuple(stages.skipped))
 
 
 def footprint_facts(config: Config, device: str) -> dict[str, Any]:
