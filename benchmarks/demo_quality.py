@@ -31,7 +31,7 @@ from pathlib import Path
 def variant_config(sets: list[str]):
     from hepaseg.config import Config, demo_config
 
-    data = demo_config().to_dict()
+    data = dataclasses.asdict(demo_config())
     for item in sets:
         key, _, value = item.partition("=")
         stage, _, name = key.partition(".")
@@ -41,9 +41,9 @@ def variant_config(sets: list[str]):
     return Config.from_dict(data)
 
 
-def cohorts(exp: Path, extra_val: int) -> tuple[Path, Path]:
-    """(manifest of the demo cohort, prepared cache with ``extra_val`` more validation cases)."""
-    from hepaseg.config import demo_config
+def cohorts(exp: Path, extra_val: int, preprocess) -> tuple[Path, Path]:
+    """(manifest of the demo cohort, prepared cache with ``extra_val`` more validation cases), the cache
+    prepared with ``preprocess`` (a ``PreprocessConfig``; its folder named by the in-plane spacing)."""
     from hepaseg.data.preprocess import preprocess_dataset
     from hepaseg.pipeline.demo import demo_spec
     from hepaseg.synth import write_cohort
@@ -64,9 +64,9 @@ def cohorts(exp: Path, extra_val: int) -> tuple[Path, Path]:
                    "tumor": {r: f"extraval/{p}" for r, p in c["tumor"].items()}} for c in more["cases"][:extra_val]]
         source = exp / f"dataset-val{extra_val}.json"
         source.write_text(json.dumps({**base, "cases": cases}, indent=1))
-    prep = exp / ("prep" if not extra_val else f"prep-val{extra_val}")
+    prep = exp / (("prep" if not extra_val else f"prep-val{extra_val}") + f"-{preprocess.inplane_spacing_mm:g}mm")
     if not prep.is_dir():  # prepared once; concurrent variants then only read it
-        preprocess_dataset(source, prep, demo_config().preprocess, progress=False)
+        preprocess_dataset(source, prep, preprocess, progress=False)
     return manifest, prep
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     config = variant_config(args.sets)
-    manifest, prep = cohorts(args.exp, args.extra_val)
+    manifest, prep = cohorts(args.exp, args.extra_val, config.preprocess)
     run = args.exp / "runs" / args.name
     if args.eval_states:
         return eval_states(args, config, manifest, run)

@@ -59,6 +59,10 @@ class PatchConfig:
 
     output_size: Size3 = (52, 52, 32)
     tumor_fraction: float = 0.9  # share of patches with a tumour voxel in the output region
+    # how a tumour patch's voxel is drawn in its case: "voxel" (uniform over the case's tumour voxels, so
+    # large lesions dominate) or "lesion" (a 26-connected lesion uniformly, then a voxel of it: small
+    # lesions are seen as often as large ones). METHOD.md fixes only the 90 % share, not this choice.
+    tumor_sampling: str = "voxel"
     loss_dilation_mm: float = 10.0  # liver weight mask: in-plane dilation
     loss_dilation_slices: int = 1  # liver weight mask: dilation along z
 
@@ -150,6 +154,10 @@ class EvalConfig:
     fdr: float = 0.05  # Benjamini-Hochberg false discovery rate within each family of tests
 
 
+# (stage, field, default): fields added after configurations were first stored (``Config.to_dict``)
+OMITTED_AT_DEFAULT = (("preprocess", "slice_spacing_mm", None), ("patch", "tumor_sampling", "voxel"))
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that decides a result. ``preset`` names where it came from."""
@@ -165,11 +173,13 @@ class Config:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values; ``preprocess.slice_spacing_mm`` only when set, so that the configurations
-        (and every fingerprint of them) written before the field existed read and hash as before."""
+        """Plain JSON values; the fields of ``OMITTED_AT_DEFAULT`` only when not at their default, so that
+        the configurations (and every fingerprint of them) written before those fields existed read and
+        hash as before."""
         data = dataclasses.asdict(self)
-        if data["preprocess"]["slice_spacing_mm"] is None:
-            del data["preprocess"]["slice_spacing_mm"]
+        for stage, name, default in OMITTED_AT_DEFAULT:
+            if data[stage][name] == default:
+                del data[stage][name]
         return data
 
     def to_json(self) -> str:

@@ -84,3 +84,48 @@ def test_state_round_trip_repeats_the_batches(cases):
     assert np.array_equal(first.image, again.image) and np.array_equal(first.weight, again.weight)
     assert first.augment == again.augment
     assert first.image.shape == (2, 1, *sampler.input_size) and first.target.shape == (2, 1, *OUT)
+
+
+class _ArrayCase:
+    """A prepared case held in memory: one 1-voxel lesion and one 5 x 5 x 4 lesion (101 voxels)."""
+
+    id, folder, spacing = "two-lesions", None, (1.0, 1.0, 3.0)
+
+    def __init__(self):
+        self.arrays = {"image": np.zeros((24, 24, 8), np.float32), "liver": np.ones((24, 24, 8), np.uint8)}
+        tumor = np.zeros((24, 24, 8), np.uint8)
+        tumor[2, 2, 1] = 1
+        tumor[12:17, 12:17, 2:6] = 1
+        self.arrays["tumor"] = tumor
+
+    def image(self):
+        return self.arrays["image"]
+
+    def liver(self):
+        return self.arrays["liver"]
+
+    def tumor(self, rater):
+        return self.arrays["tumor"]
+
+
+@pytest.mark.parametrize("mode, small_share", [("voxel", 1 / 101), ("lesion", 1 / 2)])
+def test_tumour_sampling_by_voxel_or_by_lesion(mode, small_share):
+    sampler = PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_fraction=1.0, tumor_sampling=mode),
+                           AugmentConfig(), np.random.default_rng(5))
+    n = 4000
+    # the drawn voxel lies at out_start + offset with 0 <= offset < OUT, and no 8 x 8 x 4 output region
+    # reaches both lesions: the 1-voxel lesion was drawn exactly when the region holds (2, 2, 1)
+    small = 0
+    for _ in range(n):
+        start = sampler.draw_position().out_start
+        small += int(all(s <= v < s + o for s, v, o in zip(start, (2, 2, 1), OUT)))
+    sd = math.sqrt(n * small_share * (1 - small_share))
+    assert abs(small - n * small_share) < 4 * sd + 1
+
+
+def test_unknown_tumour_sampling_is_an_input_error():
+    from hepaseg.errors import InputError
+
+    with pytest.raises(InputError, match="tumor_sampling"):
+        PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_sampling="size"), AugmentConfig(),
+                     np.random.default_rng(0))

@@ -67,10 +67,17 @@ class Batch:
     sampler_state: dict[str, Any]
 
 
-class CaseArrays:
-    """What sampling needs of one prepared case: memory-mapped arrays, tumour voxels, liver box."""
+TUMOR_SAMPLINGS = ("voxel", "lesion")
 
-    def __init__(self, case: Any, rater: str) -> None:
+
+class CaseArrays:
+    """What sampling needs of one prepared case: memory-mapped arrays, tumour voxels, liver box.
+
+    ``tumor_voxels`` (n, 3) are the tumour voxels; with ``by_lesion`` they are grouped by 26-connected
+    lesion, lesion ``l`` owning rows ``lesion_starts[l]:lesion_starts[l + 1]``.
+    """
+
+    def __init__(self, case: Any, rater: str, by_lesion: bool = False) -> None:
         self.id = case.id
         self.spacing = tuple(case.spacing)
         self.image = case.image()
@@ -79,6 +86,10 @@ class CaseArrays:
         if self.image.shape != self.liver.shape or self.image.shape != self.tumor.shape:
             raise InputError(case.folder, f"case {case.id}: image, liver and tumour shapes differ")
         self.tumor_voxels = np.argwhere(self.tumor > 0).astype(np.int32)
+        self.lesion_starts = _lesion_starts(self.tumor, self.tumor_voxels) if by_lesion else None
+        if by_lesion:
+            self.tumor_voxels = self.tumor_voxels[self.lesion_starts[1]]
+            self.lesion_starts = self.lesion_starts[0]
         live = np.argwhere(self.liver > 0)
         if not len(live):
             raise InputError(case.folder, f"case {case.id}: liver mask is empty")
@@ -110,7 +121,10 @@ class PatchSampler:
                  patch: PatchConfig, augment: AugmentConfig, rng: np.random.Generator) -> None:
         if not cases:
             raise InputError(None, "no training case (the cache has no case of split 'train')")
-        self.cases = [CaseArrays(c, rater) for c in cases]
+        if patch.tumor_sampling not in TUMOR_SAMPLINGS:
+            raise InputError(None, f"unknown patch.tumor_sampling {patch.tumor_sampling!r} "
+                                   f"(choose from {', '.join(TUMOR_SAMPLINGS)})")
+        self.cases = [CaseArrays(c, rater, by_lesion=patch.tumor_sampling == "lesion") for c in cases]
         self.tumor_cases = [c for c in self.cases if len(c.tumor_voxels)]
         self.output_size = tuple(output_size)
         self.margins = tuple(margins)
@@ -144,12 +158,18 @@ class PatchSampler:
 
     def draw_position(self) -> PatchPosition:
         """Draw a patch: with probability ``tumor_fraction`` around a random tumour voxel (of a
-        random case that has one), else around a random liver voxel (of a random case); the voxel
-        lands at a random place of the output region."""
+        random case that has one; ``patch.tumor_sampling`` "lesion": of a random lesion of it), else
+        around a random liver voxel (of a random case); the voxel lands at a random place of the
+        output region."""
         tumor_patch = bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases)
         if tumor_patch:
             case = self.tumor_cases[self.rng.integers(len(self.tumor_cases))]
-            voxel = case.tumor_voxels[self.rng.integers(len(case.tumor_voxels))].astype(np.int64)
+            if case.lesion_starts is None:
+                index = self.rng.integers(len(case.tumor_voxels))
+            else:
+                lesion = self.rng.integers(len(case.lesion_starts) - 1)
+                index = self.rng.integers(case.lesion_starts[lesion], case.lesion_starts[lesion + 1])
+            voxel = case.tumor_voxels[index].astype(np.int64)
         else:
             case = self.cases[self.rng.integers(len(self.cases))]
             voxel = self._liver_voxel(case)
@@ -183,6 +203,18 @@ class PatchSampler:
         dilated = dilated[reach[0]:reach[0] + out_size[0], reach[1]:reach[1] + out_size[1],
                           reach[2]:reach[2] + out_size[2]]
         return (dilated & _inside_volume(out_start, out_size, case.liver.shape)).astype(np.uint8)
+
+
+def _lesion_starts(tumor: NDArray, voxels: NDArray[np.int32]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(starts, order): ``voxels[order]`` grouped by 26-connected lesion of ``tumor``, lesion ``l``
+    in rows ``starts[l]:starts[l + 1]`` (``len(starts)`` = lesions + 1)."""
+    import cc3d
+
+    labels = cc3d.connected_components(np.ascontiguousarray(np.asarray(tumor) > 0), connectivity=26)
+    per_voxel = labels[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+    order = np.argsort(per_voxel, kind="stable")
+    starts = np.searchsorted(per_voxel[order], np.arange(1, int(per_voxel.max(initial=0)) + 2))
+    return starts.astype(np.int64), order
 
 
 def _inside_volume(start: NDArray[np.int64], size: NDArray[np.int64], shape: tuple[int, ...]) -> NDArray[np.bool_]:
