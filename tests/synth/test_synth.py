@@ -247,3 +247,13 @@ def test_spec_is_frozen_and_validated():
         CohortSpec(matrix_max=100)
     assert [spec.split_of(i) for i in (0, 57, 58, 62, 63, 81, 82, 106)] == [
         "train", "train", "val", "val", "test", "test", "unlabeled", "unlabeled"]
+
+
+def test_late_validation_cases_follow_all_others():
+    spec = CohortSpec(n_train=2, n_val=1, n_test=2, n_unlabeled=1, n_val_late=2)
+    assert spec.n_cases == 8
+    assert [spec.split_of(i) for i in range(8)] == ["train", "train", "val", "test", "test", "unlabeled", "val", "val"]
+    with pytest.raises(IndexError):
+        spec.split_of(8)
+    with pytest.raises(ValueError):
+        CohortSpec(n_val_late=-1)

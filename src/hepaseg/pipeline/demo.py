@@ -34,10 +34,12 @@ ABLATION_ITERATIONS = 1000  # per run; the demo's A2 trains 2000
 def demo_spec() -> CohortSpec:
     """A cohort small enough to train on 2 CPU cores in minutes, at clinical-like resolution.
 
-    6 validation cases keep the model choice from hinging on one lesion; 19 test cases, as in the
-    paper, keep the reported means and the Wilcoxon tests from hinging on one case.
+    18 validation cases (6, and 12 drawn after all others, so the other cases stay those of earlier
+    demos) halve the validation score's noise against 6 (bootstrap SE of the Jaccard about 0.06 vs 0.10,
+    docs/training.md); 19 test cases, as in the paper, keep the reported means and the Wilcoxon tests
+    from hinging on one case.
     """
-    return CohortSpec(name="hepaseg-demo", n_train=24, n_val=6, n_test=19, n_unlabeled=2,
+    return CohortSpec(name="hepaseg-demo", n_train=24, n_val=6, n_test=19, n_unlabeled=2, n_val_late=12,
                       inplane_mm=(1.5, 1.76), slice_mm=(3.0, 5.0), slices=(40, 60), matrix_max=256)
 
 

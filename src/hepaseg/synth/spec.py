@@ -66,6 +66,8 @@ class CohortSpec:
     Attributes:
         name: dataset name written to the manifest.
         n_train, n_val, n_test, n_unlabeled: cases per split (ids run over the splits in this order).
+        n_val_late: more validation cases after all of those (their ids follow the unlabelled cases), so
+            that a cohort given more validation cases keeps every other case as it was.
         inplane_mm: range of the in-plane voxel size drawn per case (raised where the body would
             not fit ``matrix_max`` voxels).
         slice_mm: range of the slice spacing (= thickness) drawn per case.
@@ -80,6 +82,7 @@ class CohortSpec:
     n_val: int = 5
     n_test: int = 19
     n_unlabeled: int = 25
+    n_val_late: int = 0
     inplane_mm: tuple[float, float] = (0.74, 1.76)
     slice_mm: tuple[float, float] = (2.0, 5.0)
     slices: tuple[int, int] = (40, 120)
@@ -88,7 +91,7 @@ class CohortSpec:
     raters: tuple[RaterProfile, ...] = field(default_factory=default_raters)
 
     def __post_init__(self) -> None:
-        counts = (self.n_train, self.n_val, self.n_test, self.n_unlabeled)
+        counts = (self.n_train, self.n_val, self.n_test, self.n_unlabeled, self.n_val_late)
         if min(counts) < 0 or sum(counts) == 0:
             raise ValueError(f"split sizes must be >= 0 and not all 0, got {counts}")
         if self.matrix_max < 32 or self.matrix_max % 16:
@@ -100,12 +103,12 @@ class CohortSpec:
 
     @property
     def n_cases(self) -> int:
-        return self.n_train + self.n_val + self.n_test + self.n_unlabeled
+        return self.n_train + self.n_val + self.n_test + self.n_unlabeled + self.n_val_late
 
     def split_of(self, index: int) -> str:
-        """The split of case ``index`` (0-based): train cases first, then val, test, unlabelled."""
-        bounds = (self.n_train, self.n_val, self.n_test, self.n_unlabeled)
-        for split, n in zip(SPLITS, bounds):
+        """The split of case ``index`` (0-based): train cases first, then val, test, unlabelled, late val."""
+        bounds = (self.n_train, self.n_val, self.n_test, self.n_unlabeled, self.n_val_late)
+        for split, n in zip((*SPLITS, "val"), bounds):
             if index < n:
                 return split
             index -= n
