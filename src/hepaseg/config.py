@@ -142,6 +142,12 @@ class InferConfig:
     lesion_connectivity: int = 26  # 6, 18 or 26: the lesion table's 3D components (as EvalConfig.connectivity)
     largest_component: bool = False  # keep only the largest 26-connected component (the liver model)
     fill_holes: bool = False  # fill enclosed holes, in 3D (the liver model)
+    # fully automatic prediction (the liver mask comes from the liver model): the tumour model predicts
+    # inside the predicted liver dilated in-plane by this many mm (its training loss saw the liver
+    # dilated by patch.loss_dilation_mm), and every thresholded component that overlaps the predicted
+    # liver is kept whole and added to the liver (a tumour at the liver's edge that the liver model left
+    # out). 0: inside the predicted liver only. A given liver mask is never changed.
+    auto_liver_margin_mm: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,8 @@ class EvalConfig:
 
 # (stage, field, default): fields added after configurations were first stored (``Config.to_dict``)
 OMITTED_AT_DEFAULT = (("preprocess", "slice_spacing_mm", None), ("patch", "tumor_sampling", "voxel"))
+# (auto_liver_margin_mm is not among them: it changes what fully automatic predictions are, so their
+# fingerprints must change with it)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,15 @@ liver mask of a whole field mapped back to the original grid, and ``load_case`` 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from hepaseg.config import Config, InferConfig, ModelConfig, PreprocessConfig
 from hepaseg.errors import InputError
-from hepaseg.inference.liver import MIN_LIVER_ML, liver_problem, predict_liver
+from hepaseg.inference.liver import MIN_LIVER_ML, extend_liver_by_tumours, liver_problem, predict_liver
 from hepaseg.inference.predictor import Predictor, load_case
 from hepaseg.io.volumes import Volume, read_volume, write_volume
 from hepaseg.model.shapes import output_size
@@ -110,3 +112,74 @@ def test_a_case_without_a_plausible_liver_fails_clearly(tmp_path):
     image_path = write_volume(image.astype(np.int16), affine, tmp_path / "small.nii.gz")
     with pytest.raises(InputError, match=r"small.nii.gz: liver model: implausible liver: 3\d mL \(< 300 mL\)"):
         load_case(image_path, None, CONFIG.preprocess, liver_model=Predictor(bright_is_liver, LIVER_CONFIG))
+
+
+def test_extend_liver_keeps_whole_components_that_touch_the_liver():
+    liver = np.zeros((12, 10, 3), np.uint8)
+    liver[2:8, 2:8, :] = 1
+    region = np.zeros_like(liver)
+    region[1:11, 1:9, :] = 1  # the liver dilated by one voxel, plus x = 9..10
+    prob = np.zeros(liver.shape, np.float32)
+    prob[6:10, 4:6, 1] = 0.9  # half inside the liver: added whole (x = 8, 9 outside it)
+    prob[8:10, 8, 0] = 0.7  # next to the liver's corner (7, 7, *), not in it: added whole
+    prob[10, 1:3, 0] = 0.8  # inside the region, 3 voxels from the liver, touching no other: dropped
+    prob[0, 0, 0] = 0.9  # outside the region: never added
+    prob[4, 4, 2] = 0.5  # not above the level
+    out = extend_liver_by_tumours(prob, liver, region, level=0.5)
+    expected = liver.copy()
+    expected[6:10, 4:6, 1] = 1
+    expected[8:10, 8, 0] = 1
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(extend_liver_by_tumours(np.zeros_like(prob), liver, region), liver)
+
+
+def _band(low: float, high: float):
+    """A stand-in tumour network with the tumour model's margins: tumour where low < normalised image < high."""
+    def net(x: torch.Tensor) -> torch.Tensor:
+        c = center_crop(x, output_size(CONFIG.model, tuple(x.shape[2:])))
+        return 20.0 * torch.minimum(c - low, high - c)
+    return net
+
+
+def test_automatic_prediction_keeps_a_tumour_at_the_liver_edge(tmp_path):
+    spacing = (1.5, 1.5, 4.0)
+    image, liver = body_with_liver(spacing=spacing)
+    edge = ellipsoid(image.shape, spacing, (30, 82, 40), (8, 8, 8))  # centred 2 mm inside the liver's surface
+    apart = ellipsoid(image.shape, spacing, (80, 34, 40), (4, 4, 8))  # 4 mm outside it, within the margin
+    noise = np.random.default_rng(2).normal(0, 10, image.shape)
+    image = np.where(edge | apart, 450 + noise, image).astype(np.float32)
+    affine = make_affine(spacing=spacing)
+    image_path = write_volume(image.astype(np.int16), affine, tmp_path / "image.nii.gz")
+    case = load_case(image_path, None, CONFIG.preprocess, liver_model=Predictor(bright_is_liver, LIVER_CONFIG))
+    assert case.liver[edge & ~liver].mean() < 0.1  # the liver model leaves the dark lesion out
+    assert case.liver[edge & liver].mean() < 0.5
+
+    tumour = Predictor(_band(-13.0, -9.0), CONFIG)  # lesion about -10.8, body -7, air -21.5 after normalisation
+    result = tumour.predict(case, "image")
+    assert result.mask[edge].mean() > 0.8  # kept whole (but its partial-volume rim), also outside the liver
+    assert not result.mask[apart].any()  # dark, within the margin, but not touching the liver
+    assert result.liver[edge].mean() > 0.8 and not result.liver[apart].any()
+    assert (result.liver >= case.liver).all()  # only added to
+
+    inside_only = Predictor(_band(-13.0, -9.0), CONFIG.replace(infer=dataclasses.replace(CONFIG.infer,
+                                                                                         auto_liver_margin_mm=0.0)))
+    cut = inside_only.predict(case, "image")
+    assert cut.mask[edge].mean() < 0.5
+    np.testing.assert_array_equal(cut.liver, case.liver)
+
+
+def test_a_given_liver_is_never_extended(tmp_path):
+    spacing = (1.5, 1.5, 4.0)
+    image, liver = body_with_liver(spacing=spacing)
+    edge = ellipsoid(image.shape, spacing, (30, 82, 40), (8, 8, 8))
+    image = np.where(edge, 450.0, image).astype(np.float32)
+    affine = make_affine(spacing=spacing)
+    image_path = write_volume(image.astype(np.int16), affine, tmp_path / "image.nii.gz")
+    liver_path = write_volume(liver.astype(np.uint8), affine, tmp_path / "liver.nii.gz")
+    case = load_case(image_path, liver_path, CONFIG.preprocess)
+    default = Predictor(_band(-13.0, -9.0), CONFIG).predict(case, "image")
+    off = Predictor(_band(-13.0, -9.0), CONFIG.replace(infer=dataclasses.replace(CONFIG.infer, auto_liver_margin_mm=0.0)))
+    np.testing.assert_array_equal(default.mask, off.predict(case, "image").mask)
+    np.testing.assert_array_equal(default.liver, case.liver)
+    assert not default.mask[edge & ~liver].any()  # restricted to the given liver

@@ -11,7 +11,8 @@ import pytest
 from hepaseg.config import AugmentConfig, PatchConfig
 from hepaseg.data.preprocess import load_prepared
 from hepaseg.model.shapes import crop
-from hepaseg.training.sampling import PatchSampler, dilate_liver
+from hepaseg.data.morphology import dilate_liver
+from hepaseg.training.sampling import PatchSampler
 
 OUT, MARGIN = (8, 8, 4), (6, 6, 2)
 

@@ -188,7 +188,7 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
                 try:
                     case = loading.result()
                     t0 = time.perf_counter()
-                    prob = predictor.probability(case.prepared, case.prepared_liver)
+                    prob = predictor.probability(case.prepared, predictor.region(case))
                     network_s = time.perf_counter() - t0
                 except Exception as exc:  # noqa: BLE001
                     fail(job.id, exc)

@@ -7,6 +7,10 @@ filled. The way back to the original grid interpolates the probability near the 
 linearly and thresholds it there (smoother than a coarse mask), then keeps the largest component
 and fills its holes again on the original grid.
 
+``extend_liver_by_tumours`` then lets the tumour model's own output correct the predicted liver: a
+tumour at the liver's edge (dark, so the liver model tends to leave it out) is kept whole and added to
+the liver (``InferConfig.auto_liver_margin_mm``).
+
 ``liver_problem`` says why a liver mask is implausible (too small, or filling or framing most of
 the field of view); a case with such a liver gets no tumour mask.
 """
@@ -66,6 +70,33 @@ def predict_liver(model: VolumePredictor, image: Volume) -> NDArray[np.bool_]:
     out = np.zeros(image.shape, dtype=bool)
     out[region] = part > 0
     return out
+
+
+def extend_liver_by_tumours(probability: NDArray, liver: NDArray, region: NDArray, level: float = 0.5,
+                            connectivity: int = 26) -> NDArray[np.uint8]:
+    """The liver plus every tumour component that touches it.
+
+    A component is a ``connectivity``-connected part of ``probability > level`` inside ``region``
+    (the liver dilated: where the tumour model predicted); it is added whole when one of its voxels
+    lies in ``liver`` or next to it (26-neighbourhood: the two models' partial-volume boundaries can
+    leave a one-voxel gap between a lesion and the predicted liver), and left out otherwise.
+
+    Args:
+        probability: (x, y, z) tumour probability on the prepared grid.
+        liver, region: (x, y, z) masks on the same grid; ``region`` should contain ``liver``.
+
+    Returns:
+        (x, y, z) uint8 mask: liver | kept components.
+    """
+    import cc3d
+    from scipy import ndimage
+
+    liver = np.asarray(liver) > 0
+    candidate = np.ascontiguousarray((np.asarray(probability) > level) & (np.asarray(region) > 0))
+    labels = cc3d.connected_components(candidate, connectivity=connectivity)
+    near = ndimage.binary_dilation(liver, structure=np.ones((3, 3, 3), bool))
+    touching = np.unique(labels[near & (labels > 0)])
+    return (liver | np.isin(labels, touching[touching > 0])).astype(np.uint8)
 
 
 def liver_problem(mask: NDArray, affine: Affine) -> str | None:

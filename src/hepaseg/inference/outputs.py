@@ -154,18 +154,18 @@ def write_case(case_id: str, result: CaseResult, case: LoadedCase, outputs: Outp
     if outputs.dicom_seg:  # built before anything is written: it is the step that can still fail
         from ..io.dicomseg import build_dicom_seg
 
-        seg = build_dicom_seg(result.mask, case.liver, case.image.affine, case.image.source,
+        seg = build_dicom_seg(result.mask, result.liver, case.image.affine, case.image.source,
                               series_uid=case.image.series)
     if outputs.probability is not None:
         write_volume(result.probability, case.image.affine, outputs.probability)
     if outputs.lesions is not None:
         write_csv(result.lesions, outputs.lesions)
     if outputs.liver is not None:
-        write_mask(case.liver, case.image, outputs.liver)
+        write_mask(result.liver, case.image, outputs.liver)
     if outputs.overview is not None:
         from .overview import write_overview
 
-        write_overview(outputs.overview, case_id, case.image, case.liver, result.mask, result.lesions)
+        write_overview(outputs.overview, case_id, case.image, result.liver, result.mask, result.lesions)
     if seg is not None:
         from ..io.dicomseg import write_dicom_seg
 

@@ -7,7 +7,9 @@ The chain for one case (``Predictor.predict``):
    they share one grid, pre-process exactly as training did (``data.preprocess.prepare_volume`` with
    the model's ``PreprocessConfig``).
 2. ``Predictor.probability``: sigmoid probabilities on the prepared grid, tile by tile over the
-   liver's bounding box (``tiling.predict_tiled``), tiles fitted to the box and to the memory at
+   bounding box of ``Predictor.region`` (the liver; a predicted liver dilated by
+   ``infer.auto_liver_margin_mm``, where ``Predictor.finish`` first adds the tumours at its edge:
+   ``liver.extend_liver_by_tumours``) (``tiling.predict_tiled``), tiles fitted to the box and to the memory at
    hand; channels-last 3D; bf16 autocast on CUDA (optional on the CPU); optional mirror TTA
    (``with_mirror_tta``).
 3. ``postprocess.postprocess`` on the prepared (1 mm) grid: liver restriction, threshold, border
@@ -35,13 +37,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..config import Config, InferConfig, PreprocessConfig
+from ..data.morphology import dilate_liver
 from ..data.preprocess import prepare_volume
 from ..errors import InputError
 from ..io.geometry import GridMap, on_grid, to_original_in_box
 from ..io.volumes import Volume, read_volume
 from ..model.device import memory_format
 from .lesion_table import Lesion, lesions
-from .liver import liver_problem, predict_liver
+from .liver import extend_liver_by_tumours, liver_problem, predict_liver
 from .postprocess import postprocess
 from .tiling import fit_tile, liver_box, memory_budget_voxels, predict_tiled
 
@@ -144,12 +147,15 @@ class CaseResult:
         probability: (i, j, k) float32 probability (before post-processing).
         lesions: the rows of ``lesions.csv``.
         timings: seconds for ``network`` and ``postprocess`` (including the way back and lesions).
+        liver: (i, j, k) bool liver mask the prediction used: the given one, or the predicted one with
+            the tumours at its edge added (``Predictor.finish``).
     """
 
     mask: NDArray[np.uint8]
     probability: NDArray[np.float32]
     lesions: list[Lesion]
     timings: dict[str, float]
+    liver: NDArray[np.bool_]
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -212,6 +218,14 @@ class Predictor:
         predict = with_mirror_tta(self._predict_plain) if self.infer.tta else self._predict_plain
         return predict(image, liver)
 
+    def region(self, case: LoadedCase) -> NDArray[np.uint8]:
+        """(x, y, z) mask of where the network predicts: the prepared liver, or a predicted liver
+        dilated in-plane by ``infer.auto_liver_margin_mm`` (when that is > 0)."""
+        if case.liver_origin != "predicted" or self.infer.auto_liver_margin_mm <= 0:
+            return case.prepared_liver
+        return dilate_liver(case.prepared_liver, case.grid.prepared_spacing, self.infer.auto_liver_margin_mm,
+                            0).astype(np.uint8)
+
     def _predict_plain(self, image: NDArray, liver: NDArray) -> NDArray[np.float32]:
         box = liver_box(liver)
         if box is None:
@@ -225,7 +239,7 @@ class Predictor:
     def predict(self, case: LoadedCase, case_id: str) -> CaseResult:
         """Network, then ``finish``; ``timings`` gets ``network`` and ``postprocess``."""
         t0 = time.perf_counter()
-        prob = self.probability(case.prepared, case.prepared_liver)
+        prob = self.probability(case.prepared, self.region(case))
         network = time.perf_counter() - t0
         result = self.finish(case, prob, case_id)
         return dataclasses.replace(result, timings={"network": network, **result.timings})
@@ -234,9 +248,10 @@ class Predictor:
         """Post-processing, the way back to the original grid and the lesion table (no network).
 
         Args:
-            prob: (x, y, z) probabilities on the prepared grid, from ``probability``.
+            prob: (x, y, z) probabilities on the prepared grid, from ``probability`` over ``region(case)``.
         """
         t0 = time.perf_counter()
+        case = self._with_edge_tumours(case, prob)
         box = liver_box(case.prepared_liver)
         if box is None:  # prepare_volume rejects empty livers; a liver lost in resampling gives nothing
             original = np.zeros(case.image.shape, np.uint8)
@@ -248,7 +263,21 @@ class Predictor:
                 original &= case.liver
             prob_original = to_original_in_box(prob, case.grid, box)
         table = lesions(case_id, original, prob_original, case.image.affine, self.infer.lesion_connectivity)
-        return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0})
+        return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0}, case.liver)
+
+    def _with_edge_tumours(self, case: LoadedCase, prob: NDArray) -> LoadedCase:
+        """``case`` with the tumour components that overlap its predicted liver added to that liver, on
+        both grids (``liver.extend_liver_by_tumours``); a given liver, or margin 0: ``case`` itself."""
+        if case.liver_origin != "predicted" or self.infer.auto_liver_margin_mm <= 0:
+            return case
+        liver = extend_liver_by_tumours(prob, case.prepared_liver, self.region(case), self.infer.threshold,
+                                        self.infer.lesion_connectivity)
+        added = liver & (case.prepared_liver == 0)
+        box = liver_box(added)
+        if box is None:
+            return case
+        back = to_original_in_box(added, case.grid, box) >= 0.5
+        return dataclasses.replace(case, liver=case.liver | back, prepared_liver=liver)
 
 
 def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArray],

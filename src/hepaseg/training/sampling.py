@@ -18,32 +18,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from ..config import AugmentConfig, PatchConfig, Size3
+from ..data.morphology import dilate_liver
 from ..errors import InputError
 from ..model.shapes import IMAGE_PAD_MODE, crop
 from .augment import AugmentParams, draw_params
-
-_FAR = 1e9  # "mm" between slices, so that the in-plane distance transform never crosses slices
-
-
-def dilate_liver(liver: NDArray, spacing: Sequence[float], radius_mm: float, slices: int) -> NDArray[np.bool_]:
-    """The liver mask dilated by a cylinder: a disc of ``radius_mm`` in-plane, +- ``slices`` in z.
-
-    Args:
-        liver: (x, y, z) mask.
-        spacing: (x, y, z) voxel size in mm; only x and y are used.
-    """
-    mask = np.asarray(liver) > 0
-    if not mask.any():
-        return mask
-    distance = ndimage.distance_transform_edt(~mask, sampling=(spacing[0], spacing[1], _FAR))
-    disc = distance <= radius_mm
-    if slices > 0:
-        disc = ndimage.maximum_filter1d(disc, size=2 * slices + 1, axis=2, mode="constant")
-    return disc
-
 
 def dilation_reach(spacing: Sequence[float], radius_mm: float, slices: int) -> Size3:
     """Voxels per side the dilation of ``dilate_liver`` can reach along (x, y, z)."""
