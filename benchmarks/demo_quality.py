@@ -29,16 +29,9 @@ from pathlib import Path
 
 
 def variant_config(sets: list[str]):
-    from hepaseg.config import Config, demo_config
+    from hepaseg.config import demo_config, with_assignments
 
-    data = dataclasses.asdict(demo_config())
-    for item in sets:
-        key, _, value = item.partition("=")
-        stage, _, name = key.partition(".")
-        if stage not in data or name not in data[stage]:
-            raise SystemExit(f"unknown field {key}")
-        data[stage][name] = json.loads(value)
-    return Config.from_dict(data)
+    return with_assignments(demo_config(), sets)
 
 
 def cohorts(exp: Path, extra_val: int, preprocess) -> tuple[Path, Path]:

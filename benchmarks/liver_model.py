@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepaseg.config import preset
+from hepaseg.config import preset, with_assignments
 from hepaseg.inference.liver import liver_problem, predict_liver
 from hepaseg.inference.predictor import Predictor
 
@@ -47,11 +47,12 @@ def quality(args) -> dict:
     manifest = work / "cohort" / "dataset.json"
     if not manifest.is_file():
         write_cohort(manifest.parent, seed=0, spec=demo_spec(), progress=False)
-    config = preset(args.preset)
+    config = with_assignments(preset(args.preset), args.sets)
+    folder = work / (args.name or config.preset)
     started = time.perf_counter()
-    run = train_liver(manifest, work / config.preset, config, seed=0, device=args.device, resume=True, progress=False)
+    run = train_liver(manifest, folder, config, seed=0, device=args.device, resume=True, progress=False)
     train_s = time.perf_counter() - started
-    net, config = load_model(work / config.preset / "model", args.device)
+    net, config = load_model(folder / "model", args.device)
     model = Predictor(net, config, args.device)
     rows = []
     for case in load_manifest(manifest).split("test"):
@@ -102,6 +103,9 @@ def main() -> None:
     parser.add_argument("mode", choices=("quality", "speed"))
     parser.add_argument("--preset", default=None, help="liver preset (default: demo-liver / paper-liver)")
     parser.add_argument("--work", default="liver-bench", help="quality: the cohort and run folder")
+    parser.add_argument("--name", default=None, help="quality: the run's folder in --work (default: the preset)")
+    parser.add_argument("--set", action="append", default=[], dest="sets",
+                        help="quality: change the preset, stage.field=JSON (e.g. train.iterations=1000)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--precision", default="auto", help="speed: auto, fp32 or bf16")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -228,6 +228,26 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+def with_assignments(config: Config, assignments: list[str]) -> Config:
+    """``config`` with ``stage.field=JSON`` assignments applied, e.g. ``train.iterations=3000`` or
+    ``patch.tumor_sampling="lesion"`` (the benchmarks' ``--set``).
+
+    Raises:
+        InputError: an unknown stage or field, or a value that is not JSON.
+    """
+    data = dataclasses.asdict(config)
+    for item in assignments:
+        key, _, value = item.partition("=")
+        stage, _, name = key.partition(".")
+        if stage not in data or not isinstance(data[stage], dict) or name not in data[stage]:
+            raise InputError(None, f"unknown configuration field {key!r}")
+        try:
+            data[stage][name] = json.loads(value)
+        except json.JSONDecodeError:
+            raise InputError(None, f"{key}: {value!r} is not a JSON value") from None
+    return Config.from_dict(data)
+
+
 def paper_config() -> Config:
     """The method as METHOD.md writes it."""
     return Config()
