@@ -24,7 +24,7 @@ def tiny_study_config(iterations: int = 4) -> Config:
         preprocess=PreprocessConfig(inplane_spacing_mm=4.0),
         model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0),
         patch=replace(cfg.patch, output_size=(8, 8, 4)),
-        train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2),
+        train=replace(cfg.train, iterations=iterations, validate_every=2, log_every=2, warmup_iterations=0),
         select=SelectConfig(runs=2, min_iterations=iterations // 2, max_iterations=iterations, eta=2),
         infer=InferConfig(tile_output_size=(40, 40, 12)))
 

@@ -30,7 +30,8 @@ def setup(tmp_path_factory, phantom_cache):
     config = base.replace(
         model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.1),
         patch=replace(base.patch, output_size=(12, 12, 4)),
-        train=replace(base.train, iterations=ITERATIONS, validate_every=FIRST_CHECKPOINT, log_every=2),
+        train=replace(base.train, iterations=ITERATIONS, validate_every=FIRST_CHECKPOINT, log_every=2,
+                      warmup_iterations=0),
         infer=replace(base.infer, tile_output_size=(24, 24, 8)))
     config_file = root / "config.json"
     config_file.write_text(config.to_json())

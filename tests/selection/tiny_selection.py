@@ -17,7 +17,7 @@ def tiny_config() -> Config:
     return cfg.replace(
         model=ModelConfig(widths=(4, 8), z_convs=(0, 0), pools=((2, 2, 1),), dropout=0.0),
         patch=replace(cfg.patch, output_size=(8, 8, 4)),
-        train=replace(cfg.train, iterations=8, validate_every=2, log_every=2),
+        train=replace(cfg.train, iterations=8, validate_every=2, log_every=2, warmup_iterations=0),
         select=SelectConfig(runs=4, min_iterations=2, max_iterations=8, eta=2),
         infer=replace(cfg.infer, tile_output_size=(48, 44, 14)))
 

@@ -22,7 +22,7 @@ def _tiny(iterations: int = 4):
     return base.replace(
         model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.1),
         patch=replace(base.patch, output_size=(12, 12, 4)),
-        train=replace(base.train, iterations=iterations, validate_every=2, log_every=2),
+        train=replace(base.train, iterations=iterations, validate_every=2, log_every=2, warmup_iterations=0),
         infer=replace(base.infer, tile_output_size=(24, 24, 8)))
 
 

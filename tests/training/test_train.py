@@ -29,9 +29,9 @@ def tiny_config(iterations: int = 10, validate_every: int = 4, learning_rate: fl
     base = demo_config()
     return base.replace(
         model=ModelConfig(widths=(4, 8), z_convs=(0, 1), pools=((2, 2, 1),), dropout=0.1),
-        patch=replace(base.patch, output_size=(12, 12, 4)),
+        patch=replace(base.patch, output_size=(12, 12, 4), tumor_sampling="voxel"),
         train=replace(base.train, iterations=iterations, validate_every=validate_every, log_every=2,
-                      learning_rate=learning_rate),
+                      learning_rate=learning_rate, lr_schedule="constant", warmup_iterations=0),
         infer=replace(base.infer, tile_output_size=(24, 24, 8)),
     )
 

@@ -18,7 +18,8 @@ def add_train(sub) -> None:
     preset_option(p, resumed="the run's own", config_file=True)
     p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0; with --resume: the run's own)")
     p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
-                                                                "(default: the preset's)")
+                                                                "(default: the preset's; a learning-rate "
+                                                                "warm-up is cut to at most a tenth of them)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in the folder (its own preset, configuration and seed)")
     liver_model_option(p)
@@ -51,8 +52,9 @@ def _run_config_and_seed(args, preset_name: str | None):
     if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
         raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
     seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
-    if args.iterations is not None:
-        config = config.replace(train=replace(config.train, iterations=args.iterations))
+    if args.iterations is not None:  # a preset's warm-up must fit a shorter run (e.g. the demo's 100 steps)
+        warmup = min(config.train.warmup_iterations, args.iterations // 10)
+        config = config.replace(train=replace(config.train, iterations=args.iterations, warmup_iterations=warmup))
     return config, seed
 
 
@@ -70,7 +72,8 @@ def add_train_liver(sub) -> None:
     p.add_argument("--config", type=Path, default=None, help="a liver config.json to use instead of a preset")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default 0)")
     p.add_argument("--iterations", type=int, default=None, help="train this many iterations in all "
-                                                                "(default: the preset's)")
+                                                                "(default: the preset's; a learning-rate "
+                                                                "warm-up is cut to at most a tenth of them)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--resume", action="store_true", help="continue the run in the folder")
     p.add_argument("--workers", type=int, default=None, help="pre-processing processes (default: all cores)")

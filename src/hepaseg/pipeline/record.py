@@ -84,18 +84,23 @@ class Stages:
     def run(self, name: str, stamp: str, work: Callable[[], dict[str, Any]], stale: tuple[Path, ...] = ()) -> None:
         """Run ``work`` (returning the stage's facts) unless the stage is finished with fingerprint ``stamp``;
         where it ran before with another fingerprint, delete ``stale`` first."""
-        record = self.record
-        if record.done(name, stamp):
+        if self.record.done(name, stamp):
             self.skipped.append(name)
             self.log(f"[{name}] up to date, skipped")
             return
-        if record.fingerprint(name) not in (None, stamp):
-            for path in stale:  # inputs or configuration changed: start this stage afresh
-                shutil.rmtree(path, ignore_errors=True)
+        self.begin(name, stamp, stale)
         self.log(f"[{name}] running")
-        record.start(name, stamp)
         t0 = time.perf_counter()
         facts = work()
         self.seconds[name] = time.perf_counter() - t0
-        record.finish(name, self.seconds[name], facts)
+        self.record.finish(name, self.seconds[name], facts)
         self.log(f"[{name}] done in {self.seconds[name]:.0f} s")
+
+    def begin(self, name: str, stamp: str, stale: tuple[Path, ...] = ()) -> None:
+        """Mark stage ``name`` as started with ``stamp``; where it ran before with another fingerprint,
+        delete ``stale`` first. ``run`` does this itself; call it before starting a stage's work
+        elsewhere (another process) that ``run`` then waits for."""
+        if self.record.fingerprint(name) not in (None, stamp):
+            for path in stale:  # inputs or configuration changed: start this stage afresh
+                shutil.rmtree(path, ignore_errors=True)
+        self.record.start(name, stamp)

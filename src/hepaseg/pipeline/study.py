@@ -4,7 +4,9 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
 
 1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
 2. ``liver``: the liver model (``config.liver_preset_for``), its own cache and run -> ``<out>/liver/model``.
-3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
+3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``. On a CPU
+   with 2 or more cores, when both are to do, the liver model trains in a second process on one
+   thread while A2 trains on the other cores (the small liver net gains little from more threads).
 4. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 5. ``predict``: the liver model is embedded in both models; both predict the test and unlabeled
    cases inside the given livers -> ``<out>/preds/{A1,A2}`` and fully automatically, inside the
@@ -26,7 +28,9 @@ run again. An unfinished training or selection continues from its checkpoints.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,43 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         return _run_stages(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
 
 
+def liver_stage(manifest: Path, liver: Path, liver_config: Config, seed: int, device: str, progress: bool,
+                workers: int | None, threads: int | None = None) -> dict[str, Any]:
+    """The liver stage's work (a module-level function, so a worker process can run it): train or
+    continue the liver model in ``liver``; returns the stage's facts. ``threads``: torch CPU threads."""
+    from ..training.liver import train_liver
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    result = train_liver(manifest, liver, liver_config, seed=seed, device=device, resume=True, progress=progress,
+                         workers=workers)
+    return {"preset": liver_config.preset, "iterations": result.iterations_done,
+            "best_jaccard": result.best_jaccard, "seconds": result.seconds,
+            "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
+
+
+def _overlap_liver_and_a2(device: str) -> bool:
+    """Whether the liver model trains beside A2: on the CPU, with at least 2 cores."""
+    from ..model.device import resolve_device
+
+    return (os.cpu_count() or 1) >= 2 and resolve_device(device).type == "cpu"
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU threads set to ``n`` inside the block, restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
                 resume: bool, device: str, workers: int | None, progress: bool,
                 log: Callable[[str], None]) -> StudyResult:
@@ -100,7 +141,6 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
     from ..selection.executors import make_executor
     from ..selection.halving import check_selection_feasible, run_selection
-    from ..training.liver import train_liver
     from ..training.train import train_run
     from .evaluation import write_evaluation
     from .selection_check import run_check
@@ -126,16 +166,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
           do_preprocess)
     prep_fp = fingerprint(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
 
-    def do_liver() -> dict[str, Any]:
-        result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
-                             resume=True, progress=progress, workers=workers)
-        return {"preset": liver_config.preset, "iterations": result.iterations_done,
-                "best_jaccard": result.best_jaccard, "seconds": result.seconds,
-                "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
-
     liver_fp = fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
                      liver_config.to_dict(), config.select.first_seed)
-    stage("liver", liver_fp, do_liver, stale=(liver,))
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
 
     def do_a2() -> dict[str, Any]:
@@ -145,7 +177,22 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                 "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
     a2_fp = fingerprint(prep_fp, training, a2_seed(config))
-    stage("a2", a2_fp, do_a2, stale=(a2,))
+    liver_args = (manifest, liver, liver_config, config.select.first_seed, device, progress, workers)
+    if _overlap_liver_and_a2(device) and not record.done("liver", liver_fp) and not record.done("a2", a2_fp):
+        # on the CPU the small liver net gains little from a second thread: train it in a second process
+        # on one core while A2 trains on the others, then wait for it
+        from ..selection.executors import worker_process
+
+        stages.begin("liver", liver_fp, stale=(liver,))
+        log("[liver] training in a second process (one thread) beside a2")
+        with worker_process() as pool:
+            liver_job = pool.submit(liver_stage, *liver_args[:5], False, workers, 1)
+            with torch_threads(max(1, (os.cpu_count() or 2) - 1)):
+                stage("a2", a2_fp, do_a2, stale=(a2,))
+            stage("liver", liver_fp, liver_job.result, stale=(liver,))
+    else:
+        stage("liver", liver_fp, lambda: liver_stage(*liver_args), stale=(liver,))
+        stage("a2", a2_fp, do_a2, stale=(a2,))
 
     def do_a1() -> dict[str, Any]:
         with make_executor("local", workers=workers, device=device) as executor:

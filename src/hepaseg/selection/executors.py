@@ -96,6 +96,13 @@ def _init_worker(gpu: str | None) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+def worker_process(gpu: str | None = None) -> ProcessPoolExecutor:
+    """One spawned worker process that sees only ``gpu`` (None: no GPU change) and ends with this
+    process (``_init_worker``); shut it down (``with``) when done."""
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(gpu,))
+
+
 class LocalExecutor(_Closing):
     """Tasks on this machine: one slot per device entry (e.g. ``["cuda:0", "cuda:1"]``).
 
@@ -119,9 +126,7 @@ class LocalExecutor(_Closing):
             return
         gpus = [_worker_gpu(d) for d in self.devices]
         if not self._workers:  # one process per slot, which sees only the slot's GPU
-            context = multiprocessing.get_context("spawn")
-            self._workers = [ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker, initargs=(gpu,))
-                             for gpu in gpus]
+            self._workers = [worker_process(gpu) for gpu in gpus]
         pending = list(items)[::-1]
         free = list(range(self.slots))[::-1]
         running: dict[Future, int] = {}
