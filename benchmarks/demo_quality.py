@@ -28,12 +28,6 @@ import time
 from pathlib import Path
 
 
-def variant_config(sets: list[str]):
-    from hepaseg.config import demo_config, with_assignments
-
-    return with_assignments(demo_config(), sets)
-
-
 def cohorts(exp: Path, extra_val: int, preprocess) -> tuple[Path, Path]:
     """(manifest of the demo cohort, prepared cache with ``extra_val`` more validation cases), the cache
     prepared with ``preprocess`` (a ``PreprocessConfig``; its folder named by the in-plane spacing)."""
@@ -86,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from hepaseg.training.train import train_run
 
     torch.set_num_threads(args.threads)
-    config = variant_config(args.sets)
+    from hepaseg.config import demo_config, with_assignments
+
+    config = with_assignments(demo_config(), args.sets)
     manifest, prep = cohorts(args.exp, args.extra_val, config.preprocess)
     run = args.exp / "runs" / args.name
     if args.eval_states:

@@ -155,8 +155,8 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             require_dicom(job.image, outputs[job.id])
             return load_case(job.image, job.liver, predictor.config.preprocess, job.series, predictor.liver_model)
 
-        def finish(case: LoadedCase, prob, job: CaseJob, network_s: float) -> dict[str, float]:
-            result = predictor.finish(case, prob, job.id)
+        def finish(case: LoadedCase, prob, region, job: CaseJob, network_s: float) -> dict[str, float]:
+            result = predictor.finish(case, prob, job.id, region)
             written = write_case(job.id, result, case, outputs[job.id])
             return {**case.timings, "network": network_s, **result.timings, "write": written}
 
@@ -188,13 +188,14 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
                 try:
                     case = loading.result()
                     t0 = time.perf_counter()
-                    prob = predictor.probability(case.prepared, predictor.region(case))
+                    region = predictor.region(case)
+                    prob = predictor.probability(case.prepared, region)
                     network_s = time.perf_counter() - t0
                 except Exception as exc:  # noqa: BLE001
                     fail(job.id, exc)
                     bar.update()
                     continue
-                pending.append((job.id, writers.submit(finish, case, prob, job, network_s)))
+                pending.append((job.id, writers.submit(finish, case, prob, region, job, network_s)))
                 collect(keep=max(1, workers))
             collect(keep=0)
         rows: list[Lesion] = []

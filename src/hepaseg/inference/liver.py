@@ -91,12 +91,18 @@ def extend_liver_by_tumours(probability: NDArray, liver: NDArray, region: NDArra
     import cc3d
     from scipy import ndimage
 
-    liver = np.asarray(liver) > 0
-    candidate = np.ascontiguousarray((np.asarray(probability) > level) & (np.asarray(region) > 0))
+    out = (np.asarray(liver) > 0).astype(np.uint8)
+    found = liver_box(region)
+    if found is None:
+        return out
+    box = tuple(slice(max(0, int(lo) - 1), int(hi) + 1) for lo, hi in zip(*found))  # nothing outside can join
+    inside = out[box] > 0
+    candidate = np.ascontiguousarray((np.asarray(probability)[box] > level) & (np.asarray(region)[box] > 0))
     labels = cc3d.connected_components(candidate, connectivity=connectivity)
-    near = ndimage.binary_dilation(liver, structure=np.ones((3, 3, 3), bool))
+    near = ndimage.binary_dilation(inside, structure=np.ones((3, 3, 3), bool))
     touching = np.unique(labels[near & (labels > 0)])
-    return (liver | np.isin(labels, touching[touching > 0])).astype(np.uint8)
+    out[box] |= np.isin(labels, touching[touching > 0])
+    return out
 
 
 def liver_problem(mask: NDArray, affine: Affine) -> str | None:

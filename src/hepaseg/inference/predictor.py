@@ -221,10 +221,14 @@ class Predictor:
     def region(self, case: LoadedCase) -> NDArray[np.uint8]:
         """(x, y, z) mask of where the network predicts: the prepared liver, or a predicted liver
         dilated in-plane by ``infer.auto_liver_margin_mm`` (when that is > 0)."""
-        if case.liver_origin != "predicted" or self.infer.auto_liver_margin_mm <= 0:
+        if not self._searches_beyond_liver(case):
             return case.prepared_liver
         return dilate_liver(case.prepared_liver, case.grid.prepared_spacing, self.infer.auto_liver_margin_mm,
                             0).astype(np.uint8)
+
+    def _searches_beyond_liver(self, case: LoadedCase) -> bool:
+        """A predicted liver with ``infer.auto_liver_margin_mm`` > 0 (``region``, ``finish``)."""
+        return case.liver_origin == "predicted" and self.infer.auto_liver_margin_mm > 0
 
     def _predict_plain(self, image: NDArray, liver: NDArray) -> NDArray[np.float32]:
         box = liver_box(liver)
@@ -239,19 +243,21 @@ class Predictor:
     def predict(self, case: LoadedCase, case_id: str) -> CaseResult:
         """Network, then ``finish``; ``timings`` gets ``network`` and ``postprocess``."""
         t0 = time.perf_counter()
-        prob = self.probability(case.prepared, self.region(case))
+        region = self.region(case)
+        prob = self.probability(case.prepared, region)
         network = time.perf_counter() - t0
-        result = self.finish(case, prob, case_id)
+        result = self.finish(case, prob, case_id, region)
         return dataclasses.replace(result, timings={"network": network, **result.timings})
 
-    def finish(self, case: LoadedCase, prob: NDArray, case_id: str) -> CaseResult:
+    def finish(self, case: LoadedCase, prob: NDArray, case_id: str, region: NDArray) -> CaseResult:
         """Post-processing, the way back to the original grid and the lesion table (no network).
 
         Args:
-            prob: (x, y, z) probabilities on the prepared grid, from ``probability`` over ``region(case)``.
+            prob: (x, y, z) probabilities on the prepared grid, from ``probability`` over ``region``.
+            region: ``region(case)``, as the network was given it.
         """
         t0 = time.perf_counter()
-        case = self._with_edge_tumours(case, prob)
+        case = self._with_edge_tumours(case, prob, region)
         box = liver_box(case.prepared_liver)
         if box is None:  # prepare_volume rejects empty livers; a liver lost in resampling gives nothing
             original = np.zeros(case.image.shape, np.uint8)
@@ -265,12 +271,12 @@ class Predictor:
         table = lesions(case_id, original, prob_original, case.image.affine, self.infer.lesion_connectivity)
         return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0}, case.liver)
 
-    def _with_edge_tumours(self, case: LoadedCase, prob: NDArray) -> LoadedCase:
-        """``case`` with the tumour components that overlap its predicted liver added to that liver, on
+    def _with_edge_tumours(self, case: LoadedCase, prob: NDArray, region: NDArray) -> LoadedCase:
+        """``case`` with the tumour components that touch its predicted liver added to that liver, on
         both grids (``liver.extend_liver_by_tumours``); a given liver, or margin 0: ``case`` itself."""
-        if case.liver_origin != "predicted" or self.infer.auto_liver_margin_mm <= 0:
+        if not self._searches_beyond_liver(case):
             return case
-        liver = extend_liver_by_tumours(prob, case.prepared_liver, self.region(case), self.infer.threshold,
+        liver = extend_liver_by_tumours(prob, case.prepared_liver, region, self.infer.threshold,
                                         self.infer.lesion_connectivity)
         added = liver & (case.prepared_liver == 0)
         box = liver_box(added)

@@ -1,5 +1,5 @@
-"""Where and in which arithmetic a network runs: device choice, bf16 autocast, channels-last 3D
-layout, ``torch.compile``. Training and inference both take these from here.
+"""Where and in which arithmetic a network runs: device choice, CPU threads, bf16 autocast,
+channels-last 3D layout, ``torch.compile``. Training and inference both take these from here.
 
 bf16 autocast pays on CUDA and on CPUs with bf16 instructions (``native_bf16``); elsewhere the CPU
 would emulate it, slower than float32. Channels-last 3D tensors are faster on CUDA and x86 CPUs.
@@ -61,3 +61,14 @@ def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManag
     if amp:
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's CPU (intra-op) threads set to ``n`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

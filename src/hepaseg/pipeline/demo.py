@@ -28,7 +28,7 @@ from .study import ALGORITHMS, run_study
 DEMO_RATER = "R3-simulated"
 ABLATION_VARIANTS = ("aunet", "2d", "3d")
 ABLATION_SEEDS = 3
-ABLATION_ITERATIONS = 1000  # per run; the demo's A2 trains 2000
+ABLATION_ITERATIONS = 1000  # per run; the demo's A2 trains 2500
 
 
 def demo_spec() -> CohortSpec:

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,8 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         return _run_stages(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
 
 
-def liver_stage(manifest: Path, liver: Path, liver_config: Config, seed: int, device: str, progress: bool,
-                workers: int | None, threads: int | None = None) -> dict[str, Any]:
+def liver_stage(manifest: Path, liver: Path, liver_config: Config, seed: int, device: str,
+                workers: int | None = None, progress: bool = True, threads: int | None = None) -> dict[str, Any]:
     """The liver stage's work (a module-level function, so a worker process can run it): train or
     continue the liver model in ``liver``; returns the stage's facts. ``threads``: torch CPU threads."""
     from ..training.liver import train_liver
@@ -111,19 +111,6 @@ def _overlap_liver_and_a2(device: str) -> bool:
     from ..model.device import resolve_device
 
     return (os.cpu_count() or 1) >= 2 and resolve_device(device).type == "cpu"
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's CPU threads set to ``n`` inside the block, restored after it."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
@@ -177,21 +164,22 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                 "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
     a2_fp = fingerprint(prep_fp, training, a2_seed(config))
-    liver_args = (manifest, liver, liver_config, config.select.first_seed, device, progress, workers)
+    do_liver = partial(liver_stage, manifest, liver, liver_config, config.select.first_seed, device, workers=workers)
     if _overlap_liver_and_a2(device) and not record.done("liver", liver_fp) and not record.done("a2", a2_fp):
         # on the CPU the small liver net gains little from a second thread: train it in a second process
         # on one core while A2 trains on the others, then wait for it
+        from ..model.device import torch_threads
         from ..selection.executors import worker_process
 
         stages.begin("liver", liver_fp, stale=(liver,))
         log("[liver] training in a second process (one thread) beside a2")
         with worker_process() as pool:
-            liver_job = pool.submit(liver_stage, *liver_args[:5], False, workers, 1)
+            liver_job = pool.submit(do_liver, progress=False, threads=1)
             with torch_threads(max(1, (os.cpu_count() or 2) - 1)):
                 stage("a2", a2_fp, do_a2, stale=(a2,))
             stage("liver", liver_fp, liver_job.result, stale=(liver,))
     else:
-        stage("liver", liver_fp, lambda: liver_stage(*liver_args), stale=(liver,))
+        stage("liver", liver_fp, partial(do_liver, progress=progress), stale=(liver,))
         stage("a2", a2_fp, do_a2, stale=(a2,))
 
     def do_a1() -> dict[str, Any]:

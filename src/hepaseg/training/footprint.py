@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import Config
+from ..model.device import torch_threads
 from ..model.shapes import input_size
 from ..model.unet import UNet
 from .feasibility import seconds_per_step
@@ -60,16 +61,12 @@ def measure_step(config: Config, device: str = "cpu", threads: int = 1) -> StepF
     afterwards in this process).
     """
     dev = torch.device(device)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         seconds = seconds_per_step(config, dev)
         if dev.type == "cuda":
             peak, method = _cuda_peak_bytes(config, dev), "cuda max allocated"
         else:
             peak, method = _cpu_peak_bytes(config, threads), "cpu peak RSS growth"
-    finally:
-        torch.set_num_threads(before)
     return StepFootprint(seconds, peak / 2**20, method, device, threads)
 
 

@@ -20,15 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..config import AugmentConfig, PatchConfig, Size3
-from ..data.morphology import dilate_liver
+from ..data.morphology import dilate_liver, dilation_reach
 from ..errors import InputError
 from ..model.shapes import IMAGE_PAD_MODE, crop
 from .augment import AugmentParams, draw_params
-
-def dilation_reach(spacing: Sequence[float], radius_mm: float, slices: int) -> Size3:
-    """Voxels per side the dilation of ``dilate_liver`` can reach along (x, y, z)."""
-    return (int(radius_mm // spacing[0]), int(radius_mm // spacing[1]), int(slices))
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -66,10 +61,10 @@ class CaseArrays:
         if self.image.shape != self.liver.shape or self.image.shape != self.tumor.shape:
             raise InputError(case.folder, f"case {case.id}: image, liver and tumour shapes differ")
         self.tumor_voxels = np.argwhere(self.tumor > 0).astype(np.int32)
-        self.lesion_starts = _lesion_starts(self.tumor, self.tumor_voxels) if by_lesion else None
+        self.lesion_starts: NDArray[np.int64] | None = None
         if by_lesion:
-            self.tumor_voxels = self.tumor_voxels[self.lesion_starts[1]]
-            self.lesion_starts = self.lesion_starts[0]
+            self.lesion_starts, order = _lesion_starts(self.tumor, self.tumor_voxels)
+            self.tumor_voxels = self.tumor_voxels[order]
         live = np.argwhere(self.liver > 0)
         if not len(live):
             raise InputError(case.folder, f"case {case.id}: liver mask is empty")
