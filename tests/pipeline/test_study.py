@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ STAGES = ("preprocess", "liver", "a2", "a1", "predict", "evaluate", "selection_c
 @pytest.fixture(scope="module")
 def study(cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    result = run_study(cohort, out, tiny_study_config(), device="cpu", workers=1, progress=False, log=lambda s: None,
+    result = run_study(cohort, out, tiny_study_config(), device="cpu", workers=2, progress=False, log=lambda s: None,
                        liver_config=tiny_liver_config())
     return out, result
 
@@ -97,6 +98,37 @@ def _expected_comparison(scores: Path) -> str:
         return f"A1 and A2 reach the same mean Dice ({a1:.3f} vs {a2:.3f})."
     (better, high), (worse, low) = sorted(means.items(), key=lambda item: -item[1])
     return f"{better} is better than {worse} in mean Dice ({high:.3f} vs {low:.3f})."
+
+
+def test_the_trainings_side_by_side_equal_each_trained_alone(study, cohort, tmp_path):
+    """The fixture's study trained the liver model, A2 (in chunks) and A1 in two worker processes;
+    each run trained here alone, in this process with the slots' threads, comes out bit for bit equal."""
+    from hepaseg.config import liver_preset_for
+    from hepaseg.model.device import torch_threads
+    from hepaseg.model.folder import WEIGHTS, model_dir
+    from hepaseg.pipeline.study import a2_seed, training_slots
+    from hepaseg.selection.executors import LocalExecutor
+    from hepaseg.selection.halving import run_selection
+    from hepaseg.training.liver import train_liver
+    from hepaseg.training.train import train_run
+
+    out, _ = study
+    config, liver_config = tiny_study_config(), tiny_liver_config()
+    assert training_slots("cpu", 2) == 2 and training_slots("cpu", 1) == 0
+    assert liver_preset_for(config).preset == liver_config.preset
+    threads = max(1, (os.cpu_count() or 2) // 2)  # the slots share the cores
+    record = json.loads((out / STATE).read_text())["stages"]
+    assert record["a2"]["facts"]["iterations"] == config.train.iterations
+    with torch_threads(threads):
+        train_run(out / "prep", tmp_path / "a2", config, seed=a2_seed(config), device="cpu", progress=False)
+        train_liver(cohort, tmp_path / "liver", liver_config, seed=config.select.first_seed,
+                    device="cpu", progress=False)
+    alone = run_selection(out / "prep", tmp_path / "a1", config, LocalExecutor(["cpu"], threads=threads),
+                          progress=False)
+    for run in ("a2", "liver"):
+        assert (model_dir(out / run) / WEIGHTS).read_bytes() == (model_dir(tmp_path / run) / WEIGHTS).read_bytes(), run
+    assert record["a1"]["facts"]["winner"] == alone.winner
+    assert (out / "a1" / "model" / WEIGHTS).read_bytes() == (tmp_path / "a1" / "model" / WEIGHTS).read_bytes()
 
 
 def test_existing_study_needs_resume(study, cohort):

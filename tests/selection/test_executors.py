@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hepaseg.selection.executors import LocalExecutor, RayExecutor
+from hepaseg.selection.executors import LocalExecutor, RayExecutor, SlotPool
 from hepaseg.selection.halving import run_selection
 
 from .tiny_selection import records, tiny_config
@@ -55,3 +55,35 @@ def test_a_ray_task_stopped_by_sigterm_is_retried(local_ray, tmp_path):
         results = list(executor.map_unordered(_stopped_once, [str(tmp_path / "marker")]))
     assert results == ["done on cpu with 1 thread(s)"]
     assert (tmp_path / "marker").read_text() == "stopped once"
+
+
+def _clock_after(seconds: float, device: str, threads: int) -> int:
+    """A task that waits ``seconds``, then reads the worker's monotonic clock (ns)."""
+    import time
+
+    time.sleep(seconds)
+    return time.monotonic_ns()
+
+
+def _fails(message: str, device: str, threads: int) -> None:
+    raise ValueError(message)
+
+
+def test_a_free_slot_takes_the_queued_task_of_the_highest_priority():
+    with SlotPool(["cpu"], threads=1) as pool:
+        first = pool.submit(_clock_after, 0.5, priority=5)  # holds the one slot while the others queue
+        low, high, same = (pool.submit(_clock_after, 0.0, priority=p) for p in (2, 0, 2))
+        cancelled = pool.submit(_clock_after, 0.0, priority=1)
+        assert cancelled.cancel()
+        order = sorted((f.result(), name) for name, f in (("first", first), ("low", low), ("high", high),
+                                                           ("same", same)))
+    assert [name for _, name in order] == ["first", "high", "low", "same"]  # equal priority: first queued first
+    assert cancelled.cancelled()
+
+
+def test_a_task_error_reaches_its_caller_and_the_pool_goes_on():
+    with SlotPool(["cpu", "cpu"], threads=1) as pool:
+        with pytest.raises(ValueError, match="bad case"):
+            pool.submit(_fails, "bad case").result()
+        assert len(list(pool.executor(priority=3).map_unordered(_clock_after, [0.0, 0.0]))) == 2
+        assert pool.slots == 2

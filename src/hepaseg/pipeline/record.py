@@ -2,7 +2,8 @@
 
 Per stage the record holds a fingerprint of what the stage depends on, its wall seconds and its
 result facts. ``Stages.run`` skips a finished stage whose fingerprint is unchanged, and starts one
-afresh (deleting its stale outputs) when the fingerprint changed. Used by ``hepaseg study`` and its
+afresh (deleting its stale outputs) when the fingerprint changed; ``Stages.run_together`` does so for
+independent stages at once. Used by ``hepaseg study`` and its
 ablation (``pipeline.study``, ``pipeline.ablation``).
 """
 
@@ -12,7 +13,8 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,16 @@ class Record:
         return {name: entry.get("seconds") for name, entry in self.data["stages"].items() if name != but}
 
 
+Stage = tuple[str, str, Callable[[], dict[str, Any]], tuple[Path, ...]]  # name, fingerprint, work, stale outputs
+
+
+def _timed(work: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    """``work()``'s wall seconds and facts."""
+    t0 = time.perf_counter()
+    facts = work()
+    return time.perf_counter() - t0, facts
+
+
 class Stages:
     """Runs a pipeline's stages against its ``Record``, logging each; ``seconds`` / ``skipped`` say
     what this call did."""
@@ -90,16 +102,47 @@ class Stages:
             return
         self.begin(name, stamp, stale)
         self.log(f"[{name}] running")
-        t0 = time.perf_counter()
-        facts = work()
-        self.seconds[name] = time.perf_counter() - t0
+        self.seconds[name], facts = _timed(work)
         self.record.finish(name, self.seconds[name], facts)
         self.log(f"[{name}] done in {self.seconds[name]:.0f} s")
 
+    def run_together(self, works: Sequence[Stage], on_error: Callable[[], None] = lambda: None) -> None:
+        """``run`` for independent stages at once, each stage's work in a thread of its own (the work
+        itself waits on other processes). At the first failure ``on_error`` is called (to stop the
+        other stages' work); that failure is raised once every stage has ended."""
+        todo = []
+        for name, stamp, work, stale in works:
+            if self.record.done(name, stamp):
+                self.skipped.append(name)
+                self.log(f"[{name}] up to date, skipped")
+            else:
+                self.begin(name, stamp, stale)
+                self.log(f"[{name}] running")
+                todo.append((name, work))
+        if not todo:
+            return
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(len(todo), thread_name_prefix="stage") as threads:
+            running = {threads.submit(_timed, work): name for name, work in todo}
+            for future in as_completed(running):
+                name = running[future]
+                try:
+                    seconds, facts = future.result()
+                except BaseException as exc:
+                    self.log(f"[{name}] failed: {exc}")
+                    if not errors:
+                        on_error()
+                    errors.append(exc)
+                    continue
+                self.seconds[name] = seconds
+                self.record.finish(name, seconds, facts)
+                self.log(f"[{name}] done in {seconds:.0f} s")
+        if errors:
+            raise errors[0]
+
     def begin(self, name: str, stamp: str, stale: tuple[Path, ...] = ()) -> None:
         """Mark stage ``name`` as started with ``stamp``; where it ran before with another fingerprint,
-        delete ``stale`` first. ``run`` does this itself; call it before starting a stage's work
-        elsewhere (another process) that ``run`` then waits for."""
+        delete ``stale`` first (``run`` and ``run_together`` begin their stages themselves)."""
         if self.record.fingerprint(name) not in (None, stamp):
             for path in stale:  # inputs or configuration changed: start this stage afresh
                 shutil.rmtree(path, ignore_errors=True)

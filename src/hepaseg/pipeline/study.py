@@ -4,10 +4,14 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
 
 1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
 2. ``liver``: the liver model (``config.liver_preset_for``), its own cache and run -> ``<out>/liver/model``.
-3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``. On a CPU
-   with 2 or more cores, when both are to do, the liver model trains in a second process on one
-   thread while A2 trains on the other cores (the small liver net gains little from more threads).
+3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
 4. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
+
+   On a CPU with 2 or more cores these three train side by side in ``training_slots`` worker
+   processes (a ``SlotPool``, the cores shared by them): a free slot takes A1's next run-to-budget
+   task first, else A2's next chunk of ``validate_every`` iterations, else the liver model's, so no
+   core idles while A1's rungs wait for their last run. Each run is trained as it would be alone
+   with the slot's threads. Elsewhere (GPU, one core, ``workers=1``) they train one after another.
 5. ``predict``: the liver model is embedded in both models; both predict the test and unlabeled
    cases inside the given livers -> ``<out>/preds/{A1,A2}`` and fully automatically, inside the
    liver model's livers -> ``<out>/preds/{A1,A2}-auto``.
@@ -33,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,7 +46,11 @@ from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
 from ..io.lock import folder_lock
+from ..selection.executors import Executor, SlotPool
 from .record import STATE, Record, Stages, fingerprint
+
+if TYPE_CHECKING:
+    from ..training.train import RunResult
 
 ALGORITHMS = ("A1", "A2")
 AUTO = "-auto"  # suffix of an algorithm that segments inside the liver model's liver
@@ -89,28 +97,37 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         return _run_stages(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
 
 
-def liver_stage(manifest: Path, liver: Path, liver_config: Config, seed: int, device: str,
-                workers: int | None = None, progress: bool = True, threads: int | None = None) -> dict[str, Any]:
-    """The liver stage's work (a module-level function, so a worker process can run it): train or
-    continue the liver model in ``liver``; returns the stage's facts. ``threads``: torch CPU threads."""
-    from ..training.liver import train_liver
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    result = train_liver(manifest, liver, liver_config, seed=seed, device=device, resume=True, progress=progress,
-                         workers=workers)
-    return {"preset": liver_config.preset, "iterations": result.iterations_done,
-            "best_jaccard": result.best_jaccard, "seconds": result.seconds,
-            "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
-
-
-def _overlap_liver_and_a2(device: str) -> bool:
-    """Whether the liver model trains beside A2: on the CPU, with at least 2 cores."""
+def training_slots(device: str, workers: int | None) -> int:
+    """Worker processes the study's three trainings (liver model, A2, A1's runs) share side by side:
+    on the CPU with 2 or more cores ``workers`` (default 2, each with the cores shared), else 0 (they
+    train one after another in this process, A1's runs on ``workers`` devices)."""
     from ..model.device import resolve_device
 
-    return (os.cpu_count() or 1) >= 2 and resolve_device(device).type == "cpu"
+    cores = os.cpu_count() or 1
+    if cores < 2 or resolve_device(device).type != "cpu" or workers == 1:
+        return 0
+    return min(workers or 2, cores)
+
+
+def train_in_chunks(pool: SlotPool, priority: int, prep: Path, run: Path, config: Config, seed: int,
+                    log: Callable[[str], None], name: str) -> dict[str, Any]:
+    """Train (or continue) run ``run`` to ``config.train.iterations`` as tasks of the pool of
+    ``train.validate_every`` iterations each, so that tasks of a higher priority (A1's rungs) wait at most
+    one chunk for a slot; a chunked run equals one trained in one go (with the same threads). Returns
+    the stage's facts."""
+    from ..selection.halving import Task, run_to_budget
+    from ..training.checkpoint import trained_iterations
+
+    total, every = config.train.iterations, config.train.validate_every
+    done = trained_iterations(run)
+    ends = [until for until in range(every, total, every) if until > done] + [total]
+    seconds, result = 0.0, None
+    for index, until in enumerate(ends):
+        result = pool.submit(run_to_budget, Task(seed, index, until, str(prep), str(run), config), priority).result()
+        seconds += result.seconds
+        log(f"[{name}] {result.iterations_done} / {total} it.")
+    return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard, "seconds": seconds,
+            "its_per_second": (result.iterations_done - done) / max(seconds, 1e-9)}
 
 
 def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
@@ -128,7 +145,6 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
     from ..selection.executors import make_executor
     from ..selection.halving import check_selection_feasible, run_selection
-    from ..training.train import train_run
     from .evaluation import write_evaluation
     from .selection_check import run_check
 
@@ -154,45 +170,51 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     prep_fp = fingerprint(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
 
     liver_fp = fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
-                     liver_config.to_dict(), config.select.first_seed)
+                           liver_config.to_dict(), config.select.first_seed)
     training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
-
-    def do_a2() -> dict[str, Any]:
-        result = train_run(prep, a2, config, seed=a2_seed(config), device=device, resume=True,
-                           progress=progress)
-        return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard,
-                "seconds": result.seconds, "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
-
     a2_fp = fingerprint(prep_fp, training, a2_seed(config))
-    do_liver = partial(liver_stage, manifest, liver, liver_config, config.select.first_seed, device, workers=workers)
-    if _overlap_liver_and_a2(device) and not record.done("liver", liver_fp) and not record.done("a2", a2_fp):
-        # on the CPU the small liver net gains little from a second thread: train it in a second process
-        # on one core while A2 trains on the others, then wait for it
-        from ..model.device import torch_threads
-        from ..selection.executors import worker_process
+    # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
+    a1_fp = fingerprint(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
 
-        stages.begin("liver", liver_fp, stale=(liver,))
-        log("[liver] training in a second process (one thread) beside a2")
-        with worker_process() as pool:
-            liver_job = pool.submit(do_liver, progress=False, threads=1)
-            with torch_threads(max(1, (os.cpu_count() or 2) - 1)):
-                stage("a2", a2_fp, do_a2, stale=(a2,))
-            stage("liver", liver_fp, liver_job.result, stale=(liver,))
-    else:
-        stage("liver", liver_fp, partial(do_liver, progress=progress), stale=(liver,))
-        stage("a2", a2_fp, do_a2, stale=(a2,))
-
-    def do_a1() -> dict[str, Any]:
-        with make_executor("local", workers=workers, device=device) as executor:
-            if device == "auto":
-                check_selection_feasible(config, executor.slots)
-            result = run_selection(prep, a1, config, executor, resume=True, progress=progress)
+    def do_a1(executor: Executor) -> dict[str, Any]:
+        if device == "auto":
+            check_selection_feasible(config, executor.slots)
+        result = run_selection(prep, a1, config, executor, resume=True, progress=progress)
         return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
                 "table": str(result.table), "task_seconds": result.task_seconds}
 
-    # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
-    a1_fp = fingerprint(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
-    stage("a1", a1_fp, do_a1, stale=(a1,))
+    slots = training_slots(device, workers)
+    if slots:  # CPU: the three trainings side by side in worker processes, A1's rungs first
+        from ..training.liver import prepare_liver
+
+        def do_liver() -> dict[str, Any]:
+            liver_prep = prepare_liver(manifest, liver, liver_config, workers, progress=False)
+            return train_in_chunks(pool, 2, liver_prep, liver, liver_config, config.select.first_seed, log, "liver")
+
+        log(f"[train] liver model, A2 and A1 side by side in {slots} worker processes")
+        with SlotPool(["cpu"] * slots) as pool:
+            stages.run_together([
+                ("liver", liver_fp, do_liver, (liver,)),
+                ("a2", a2_fp, partial(train_in_chunks, pool, 1, prep, a2, config, a2_seed(config), log, "a2"), (a2,)),
+                ("a1", a1_fp, partial(do_a1, pool.executor(priority=0)), (a1,))], on_error=pool.close)
+    else:
+        from ..training.liver import train_liver
+        from ..training.train import train_run
+
+        def do_liver() -> dict[str, Any]:
+            result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
+                                 resume=True, progress=progress, workers=workers)
+            return run_facts(result)
+
+        stage("liver", liver_fp, do_liver, stale=(liver,))
+        stage("a2", a2_fp, lambda: run_facts(train_run(prep, a2, config, seed=a2_seed(config), device=device,
+                                                       resume=True, progress=progress)), stale=(a2,))
+
+        def do_a1_here() -> dict[str, Any]:
+            with make_executor("local", workers=workers, device=device) as executor:
+                return do_a1(executor)
+
+        stage("a1", a1_fp, do_a1_here, stale=(a1,))
 
     def do_predict() -> dict[str, Any]:
         failed, no_liver = 0, {}
@@ -262,6 +284,12 @@ def resumed_config(folder: str | Path) -> Config:
         return Config.from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(path, f"corrupt study record ({type(exc).__name__}: {exc})") from None
+
+
+def run_facts(result: RunResult) -> dict[str, Any]:
+    """A training stage's facts: iterations, best validation score, seconds, iterations per second."""
+    return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard, "seconds": result.seconds,
+            "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
 
 
 def a2_seed(config: Config) -> int:

@@ -6,19 +6,25 @@ finish (not in submission order). ``device`` is a torch device string chosen by 
 process, ``"cpu"``); ``threads`` is the CPU thread budget of one task. ``fn`` must be a module-level function (it is pickled by reference).
 
 - ``LocalExecutor(devices)``: one slot per entry of ``devices``; a single slot runs in this
-  process (no start-up cost); several slots run in one spawned worker process each, which keeps
-  its device, and a task goes to a free slot, so a slot never runs two tasks at once.
+  process (no start-up cost); several slots run in one spawned worker process each (a ``SlotPool``),
+  which keeps its device, and a task goes to a free slot, so a slot never runs two tasks at once.
+- ``SlotPool(devices)``: those worker processes shared by several callers (threads): a free slot
+  takes the queued task of the highest priority, so e.g. a study's selection rungs go before the
+  chunks of its other trainings (``pipeline.study``). ``pool.executor(priority)`` is an executor on it.
 - ``RayExecutor(address)``: one Ray task per item, with ``num_gpus=1`` when the cluster has GPUs,
   else ``num_cpus=cpus_per_task``. Ray is an optional extra (``pip install hepaseg[cluster]``).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
 from ..errors import InputError, Stopped
@@ -103,6 +109,108 @@ def worker_process(gpu: str | None = None) -> ProcessPoolExecutor:
                                initargs=(gpu,))
 
 
+class SlotPool(_Closing):
+    """One spawned worker process per device entry (a slot), shared by callers in several threads.
+
+    ``submit`` queues a task; a free slot takes the queued task of the lowest ``priority`` number
+    (ties: the first queued), so a slot never runs two tasks at once and a task queued later with a
+    higher priority goes before the waiting ones. Results are bit-identical wherever a task runs,
+    given the same ``threads``.
+
+    Args:
+        devices: one torch device per slot; repeat ``"cpu"`` for several CPU processes.
+        threads: CPU threads per task (default: the machine's cores shared by the slots).
+    """
+
+    def __init__(self, devices: Sequence[str], threads: int | None = None) -> None:
+        if not devices:
+            raise InputError(None, "a slot pool needs at least one device")
+        self.slots = len(devices)
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots)
+        self._gpus = [_worker_gpu(d) for d in devices]
+        self._workers: list[ProcessPoolExecutor] | None = None  # started by the first task
+        self._lock = threading.RLock()  # a task that is done at once calls back under it
+        self._queue: list[tuple[int, int, TaskFn, Any, Future]] = []
+        self._order = itertools.count()
+        self._free = list(range(self.slots))[::-1]
+
+    def submit(self, fn: TaskFn, item: T, priority: int = 0) -> Future:
+        """Queue ``fn(item, device, threads)``; the returned future holds its result."""
+        future: Future = Future()
+        with self._lock:
+            heapq.heappush(self._queue, (priority, next(self._order), fn, item, future))
+            self._dispatch()
+        return future
+
+    def map_unordered(self, fn: TaskFn, items: Iterable[T], priority: int = 0) -> Iterator[R]:
+        """Run ``fn`` for every item and yield the results as they finish; leaving early (or an error)
+        cancels the tasks that have not started."""
+        futures = [self.submit(fn, item, priority) for item in items]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def executor(self, priority: int = 0) -> Executor:
+        """An ``Executor`` whose tasks run on this pool with ``priority``; closing it leaves the pool open."""
+        return _PoolExecutor(self, priority)
+
+    def _dispatch(self) -> None:
+        """Start queued tasks on free slots (the lock held)."""
+        if self._workers is None:  # one process per slot, which sees only the slot's GPU
+            self._workers = [worker_process(gpu) for gpu in self._gpus]
+        while self._free and self._queue:
+            _, _, fn, item, future = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            slot = self._free.pop()
+            device = "cpu" if self._gpus[slot] is None else "cuda"
+            try:
+                task = self._workers[slot].submit(fn, item, device, self.threads)
+            except BaseException as exc:  # the pool is shut down or broken
+                self._free.append(slot)
+                future.set_exception(exc)
+                continue
+            task.add_done_callback(lambda task, slot=slot, future=future: self._finished(slot, future, task))
+
+    def _finished(self, slot: int, future: Future, task: Future) -> None:
+        """A slot's task ended: hand its outcome to the caller's future, then give the slot the next task."""
+        with self._lock:
+            self._free.append(slot)
+            self._dispatch()
+        if task.cancelled():
+            future.set_exception(CancelledError())
+        elif task.exception() is not None:
+            future.set_exception(task.exception())
+        else:
+            future.set_result(task.result())
+
+    def close(self) -> None:
+        """Cancel the queued tasks, wait for the running ones and end the worker processes."""
+        with self._lock:
+            queued, self._queue = self._queue, []
+            workers, self._workers = self._workers or [], []
+        for *_, future in queued:
+            future.cancel()
+        for worker in workers:
+            worker.shutdown(wait=True, cancel_futures=True)
+
+
+class _PoolExecutor(_Closing):
+    """An ``Executor`` view of a ``SlotPool`` at one priority (``SlotPool.executor``)."""
+
+    def __init__(self, pool: SlotPool, priority: int) -> None:
+        self.pool, self.priority, self.slots = pool, priority, pool.slots
+
+    def map_unordered(self, fn: TaskFn, items: Iterable[T]) -> Iterator[R]:
+        return self.pool.map_unordered(fn, items, self.priority)
+
+    def close(self) -> None:
+        """Nothing: the pool's owner closes it."""
+
+
 class LocalExecutor(_Closing):
     """Tasks on this machine: one slot per device entry (e.g. ``["cuda:0", "cuda:1"]``).
 
@@ -117,37 +225,21 @@ class LocalExecutor(_Closing):
         self.devices = list(devices)
         self.slots = len(self.devices)
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots)
-        self._workers: list[ProcessPoolExecutor] = []
+        self._pool: SlotPool | None = None
 
     def map_unordered(self, fn: TaskFn, items: Iterable[T]) -> Iterator[R]:
         if self.slots == 1:
             for item in items:
                 yield fn(item, self.devices[0], self.threads)
             return
-        gpus = [_worker_gpu(d) for d in self.devices]
-        if not self._workers:  # one process per slot, which sees only the slot's GPU
-            self._workers = [worker_process(gpu) for gpu in gpus]
-        pending = list(items)[::-1]
-        free = list(range(self.slots))[::-1]
-        running: dict[Future, int] = {}
-        try:
-            while pending or running:
-                while pending and free:
-                    slot = free.pop()
-                    device = "cpu" if gpus[slot] is None else "cuda"
-                    running[self._workers[slot].submit(fn, pending.pop(), device, self.threads)] = slot
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    free.append(running.pop(future))
-                    yield future.result()
-        finally:
-            for future in running:
-                future.cancel()
+        if self._pool is None:
+            self._pool = SlotPool(self.devices, self.threads)
+        yield from self._pool.map_unordered(fn, items)
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.shutdown(wait=True, cancel_futures=True)
-        self._workers = []
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def _import_ray() -> Any:

@@ -44,3 +44,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__})") from exc
     require_format(path, state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint")
     return state
+
+
+def trained_iterations(run_dir: str | Path) -> int:
+    """The iterations the checkpoint in ``run_dir`` has trained (0 without a checkpoint)."""
+    path = Path(run_dir) / CHECKPOINT
+    return int(load_checkpoint(path)["iteration"]) if path.exists() else 0

@@ -27,9 +27,20 @@ def train_liver(manifest: str | Path, out: str | Path, config: Config, seed: int
     Raises:
         InputError: ``config`` is not a liver configuration, or any error of pre-processing or training.
     """
+    prep = prepare_liver(manifest, out, config, workers, progress)
+    return train_run(prep, out, config, seed, device=device, resume=resume, progress=progress)
+
+
+def prepare_liver(manifest: str | Path, out: str | Path, config: Config, workers: int | None = None,
+                  progress: bool = True) -> Path:
+    """The liver model's prepared-case cache ``<out>/prep`` (incremental, as any pre-processing); its path.
+
+    Raises:
+        InputError: ``config`` is not a liver configuration, or any error of pre-processing.
+    """
     if config.preprocess.target != "liver" or config.train.rater != "liver":
         raise InputError(None, f"preset {config.preset!r} is not a liver-model configuration "
                                "(needs preprocess.target and train.rater 'liver', as in 'demo-liver')")
-    out = Path(out)
-    preprocess_dataset(manifest, out / LIVER_PREP, config.preprocess, workers=workers, progress=progress)
-    return train_run(out / LIVER_PREP, out, config, seed, device=device, resume=resume, progress=progress)
+    prep = Path(out) / LIVER_PREP
+    preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
+    return prep
