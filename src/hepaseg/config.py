@@ -263,14 +263,14 @@ def demo_config() -> Config:
         # demo net otherwise rarely sees the small lesions, which were most of its misses (detection
         # F1 0.60 -> 0.72 on the demo's test cases, docs/training.md)
         patch=PatchConfig(output_size=(36, 36, 12), tumor_sampling="lesion"),
-        # validate_every divides the selection budgets (625, 1250, 2500), so every rung is ranked on a
+        # validate_every divides the selection budgets (750, 1500, 3000), so every rung is ranked on a
         # validation at its end; bf16 autocast where the CPU has bf16 instructions (2x faster). A cosine
         # decay after 100 warm-up steps converges in about half the steps of a constant rate; the
         # validated and kept model is a moving average of the weights (decay 0.995, about the last 200
         # steps): with batch size 2 the raw weights' test Dice swings by 0.1 between validations
-        train=TrainConfig(iterations=2500, validate_every=625, ema_decay=0.995, lr_schedule="cosine",
+        train=TrainConfig(iterations=3000, validate_every=750, ema_decay=0.995, lr_schedule="cosine",
                           warmup_iterations=100, mixed_precision=True, compile=False),
-        select=SelectConfig(runs=4, min_iterations=625, max_iterations=2500),
+        select=SelectConfig(runs=4, min_iterations=750, max_iterations=3000),
         infer=InferConfig(tile_output_size=(96, 96, 32)),
     )
 

@@ -39,8 +39,8 @@ def manifest_argument(p: argparse.ArgumentParser, role: str = "") -> None:
     p.add_argument("manifest", type=Path, help=f"dataset.json{role}")
 
 
-def workers_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+def workers_option(p: argparse.ArgumentParser, help: str = "parallel processes (default: all cores)") -> None:
+    p.add_argument("--workers", type=int, default=None, help=help)
 
 
 def name_dir(text: str) -> tuple[str, Path]:

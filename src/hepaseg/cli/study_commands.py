@@ -80,7 +80,8 @@ def add_study(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue a study (its own configuration); finished "
                                                          "stages are skipped")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
-    workers_option(p)
+    workers_option(p, "parallel processes for pre-processing and evaluation; on the CPU also the worker processes the "
+                      "liver model, A2 and A1 train in side by side (default 2; 1: one after another in this process)")
     p.add_argument("--liver-config", type=Path, default=None, metavar="FILE",
                    help="the liver model's config.json (default: the liver preset of --preset: demo-liver "
                         "or paper-liver; with --resume: the study's own)")

@@ -28,7 +28,7 @@ from .study import ALGORITHMS, run_study
 DEMO_RATER = "R3-simulated"
 ABLATION_VARIANTS = ("aunet", "2d", "3d")
 ABLATION_SEEDS = 3
-ABLATION_ITERATIONS = 1000  # per run; the demo's A2 trains 2500
+ABLATION_ITERATIONS = 1000  # per run; the demo's A2 trains 3000
 
 
 def demo_spec() -> CohortSpec:
@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
     parser.add_argument("--seed", type=int, default=0, help="cohort seed (default 0)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="parallel processes for pre-processing, A1's runs (each with cores / workers "
-                             "torch threads) and evaluation (default: 1 run at a time with every core)")
+                        help="parallel processes for pre-processing and evaluation, and the worker processes "
+                             "the liver model, A2 and A1 train in side by side (default 2, each with cores / 2 torch "
+                             "threads; 1: one after another)")
     parser.add_argument("--ablation", action="store_true", help="run the architecture ablation instead (make ablation)")
     parser.add_argument("--seeds", type=int, default=ABLATION_SEEDS, help=f"ablation: seeds per variant "
                                                                           f"(default {ABLATION_SEEDS})")

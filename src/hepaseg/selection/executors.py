@@ -109,6 +109,13 @@ def worker_process(gpu: str | None = None) -> ProcessPoolExecutor:
                                initargs=(gpu,))
 
 
+def _slots_and_threads(devices: Sequence[str], threads: int | None) -> tuple[int, int]:
+    """Slots (one per device entry) and CPU threads per task (default: the cores shared by the slots)."""
+    if not devices:
+        raise InputError(None, "local worker slots need at least one device")
+    return len(devices), threads or max(1, (os.cpu_count() or 1) // len(devices))
+
+
 class SlotPool(_Closing):
     """One spawned worker process per device entry (a slot), shared by callers in several threads.
 
@@ -123,10 +130,7 @@ class SlotPool(_Closing):
     """
 
     def __init__(self, devices: Sequence[str], threads: int | None = None) -> None:
-        if not devices:
-            raise InputError(None, "a slot pool needs at least one device")
-        self.slots = len(devices)
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots)
+        self.slots, self.threads = _slots_and_threads(devices, threads)
         self._gpus = [_worker_gpu(d) for d in devices]
         self._workers: list[ProcessPoolExecutor] | None = None  # started by the first task
         self._lock = threading.RLock()  # a task that is done at once calls back under it
@@ -220,11 +224,8 @@ class LocalExecutor(_Closing):
     """
 
     def __init__(self, devices: Sequence[str], threads: int | None = None) -> None:
-        if not devices:
-            raise InputError(None, "local executor needs at least one device")
         self.devices = list(devices)
-        self.slots = len(self.devices)
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots)
+        self.slots, self.threads = _slots_and_threads(devices, threads)
         self._pool: SlotPool | None = None
 
     def map_unordered(self, fn: TaskFn, items: Iterable[T]) -> Iterator[R]:
