@@ -126,8 +126,7 @@ def train_in_chunks(pool: SlotPool, priority: int, prep: Path, run: Path, config
         result = pool.submit(run_to_budget, Task(seed, index, until, str(prep), str(run), config), priority).result()
         seconds += result.seconds
         log(f"[{name}] {result.iterations_done} / {total} it.")
-    return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard, "seconds": seconds,
-            "its_per_second": (result.iterations_done - done) / max(seconds, 1e-9)}
+    return training_facts(result.iterations_done, result.best_jaccard, seconds, result.iterations_done - done)
 
 
 def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
@@ -189,7 +188,8 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
 
         def do_liver() -> dict[str, Any]:
             liver_prep = prepare_liver(manifest, liver, liver_config, workers, progress=False)
-            return train_in_chunks(pool, 2, liver_prep, liver, liver_config, config.select.first_seed, log, "liver")
+            return {"preset": liver_config.preset, **train_in_chunks(pool, 2, liver_prep, liver, liver_config,
+                                                                     config.select.first_seed, log, "liver")}
 
         log(f"[train] liver model, A2 and A1 side by side in {slots} worker processes")
         with SlotPool(["cpu"] * slots) as pool:
@@ -204,7 +204,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         def do_liver() -> dict[str, Any]:
             result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
                                  resume=True, progress=progress, workers=workers)
-            return run_facts(result)
+            return {"preset": liver_config.preset, **run_facts(result)}
 
         stage("liver", liver_fp, do_liver, stale=(liver,))
         stage("a2", a2_fp, lambda: run_facts(train_run(prep, a2, config, seed=a2_seed(config), device=device,
@@ -286,10 +286,16 @@ def resumed_config(folder: str | Path) -> Config:
         raise InputError(path, f"corrupt study record ({type(exc).__name__}: {exc})") from None
 
 
+def training_facts(iterations: int, best_jaccard: float | None, seconds: float, trained: int) -> dict[str, Any]:
+    """A training stage's facts: iterations, best validation score, seconds of this call, and iterations
+    per second (``trained`` iterations in those seconds)."""
+    return {"iterations": iterations, "best_jaccard": best_jaccard, "seconds": seconds,
+            "its_per_second": trained / max(seconds, 1e-9)}
+
+
 def run_facts(result: RunResult) -> dict[str, Any]:
-    """A training stage's facts: iterations, best validation score, seconds, iterations per second."""
-    return {"iterations": result.iterations_done, "best_jaccard": result.best_jaccard, "seconds": result.seconds,
-            "its_per_second": result.iterations_done / max(result.seconds, 1e-9)}
+    """``training_facts`` of a run trained in this process."""
+    return training_facts(result.iterations_done, result.best_jaccard, result.seconds, result.iterations_done)
 
 
 def a2_seed(config: Config) -> int:
