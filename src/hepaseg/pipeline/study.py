@@ -100,9 +100,15 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
 def training_slots(device: str, workers: int | None) -> int:
     """Worker processes the study's three trainings (liver model, A2, A1's runs) share side by side:
     on the CPU with 2 or more cores ``workers`` (default 2, each with the cores shared), else 0 (they
-    train one after another in this process, A1's runs on ``workers`` devices)."""
+    train one after another in this process, A1's runs on ``workers`` devices).
+
+    Raises:
+        InputError: ``workers`` below 1.
+    """
     from ..model.device import resolve_device
 
+    if workers is not None and workers < 1:
+        raise InputError(None, f"workers must be >= 1, got {workers}")
     cores = os.cpu_count() or 1
     if cores < 2 or resolve_device(device).type != "cpu" or workers == 1:
         return 0
