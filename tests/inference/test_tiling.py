@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hepaseg.config import Config, ModelConfig
-from hepaseg.inference.tiling import fit_tile, predict_volume, tile_starts
+from hepaseg.inference.tiling import fit_tile, lattice_extent, predict_volume, tile_starts
 from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, input_size, margins, pool_factor, valid_output_size
 from hepaseg.model.unet import UNet, center_crop
 
@@ -46,7 +46,12 @@ def test_tiles_equal_one_forward_pass(net):
     assert tile[0] % pool_factor(CFG)[0]  # the step must be rounded to the pooling lattice here
     prob = predict_volume(net, image, liver, tile, margins(CFG, tile), "cpu", align=pool_factor(CFG))
     box = prob[lo[0]:lo[0] + region[0], lo[1]:lo[1] + region[1], lo[2]:lo[2] + region[2]]
-    np.testing.assert_allclose(box, _whole(net, image, lo, region), atol=1e-5)
+    # the tiles start on the volume's pooling lattice: one pass from the lattice point at or below lo
+    start = lo - lo % np.array(pool_factor(CFG))
+    shift = lo - start
+    whole = _whole(net, image, start, valid_output_size(CFG, tuple(shift + region + 8)))
+    np.testing.assert_allclose(box, whole[shift[0]:shift[0] + region[0], shift[1]:shift[1] + region[1],
+                                          shift[2]:shift[2] + region[2]], atol=1e-5)
     outside = np.ones(image.shape, bool)
     outside[lo[0]:lo[0] + region[0], lo[1]:lo[1] + region[1], lo[2]:lo[2] + region[2]] = False
     assert np.all(prob[outside] == 0)
@@ -69,8 +74,26 @@ def test_any_callable_and_tiles_past_the_border():
     assert not predict_volume(centre, image, np.zeros_like(liver), (4, 3, 2), margin).any()
 
 
+def test_a_voxels_probability_does_not_depend_on_the_liver_box(net):
+    """Two livers whose boxes begin at different places off the lattice: one probability where both lie."""
+    image = np.random.default_rng(4).normal(size=(48, 40, 16)).astype(np.float32)
+    first, second = np.zeros(image.shape, np.uint8), np.zeros(image.shape, np.uint8)
+    first[3:30, 5:28, 1:12] = 1
+    second[13:45, 11:37, 4:15] = 1
+    tile = valid_output_size(CFG, (12, 12, 4))
+    kwargs = {"device": "cpu", "align": pool_factor(CFG)}
+    a = predict_volume(net, image, first, tile, margins(CFG, tile), **kwargs)
+    b = predict_volume(net, image, second, tile, margins(CFG, tile), **kwargs)
+    both = (slice(13, 30), slice(11, 28), slice(4, 12))
+    np.testing.assert_allclose(a[both], b[both], atol=1e-5)
+    assert np.abs(a[both] - 0.5).max() > 1e-3, "a net whose output varies, or the test shows nothing"
+
+
 def test_tile_starts_step_on_the_lattice():
-    assert tile_starts(5, 40, 12, 8) == [5, 13, 21, 29, 37]
+    assert tile_starts(5, 40, 12, 8) == [0, 8, 16, 24, 32]
+    assert tile_starts(16, 30, 12, 8) == [16, 24]
+    # CFG's lattice is (8, 8, 2): the box [5, 40) x [16, 30) x [3, 9) is tiled from (0, 16, 2)
+    assert lattice_extent(CFG, (np.array([5, 16, 3]), np.array([40, 30, 9]))) == (40, 14, 7)
     assert tile_starts(0, 10, 10, 1) == [0]
     with pytest.raises(ValueError, match="lattice"):
         tile_starts(0, 10, 3, 4)

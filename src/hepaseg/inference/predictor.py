@@ -46,7 +46,7 @@ from ..model.device import memory_format
 from .lesion_table import Lesion, lesions
 from .liver import extend_liver_by_tumours, liver_problem, predict_liver
 from .postprocess import postprocess
-from .tiling import fit_tile, liver_box, memory_budget_voxels, predict_tiled
+from .tiling import fit_tile, lattice_extent, liver_box, memory_budget_voxels, predict_tiled
 
 VolumePredictor = Callable[[NDArray, NDArray], NDArray]  # (image, liver) (x, y, z) -> probability (x, y, z)
 
@@ -235,7 +235,7 @@ class Predictor:
         if box is None:
             return np.zeros(np.shape(image), dtype=np.float32)
         model = self.config.model
-        extent = tuple(int(n) for n in box[1] - box[0])
+        extent = lattice_extent(model, box)
         budget = memory_budget_voxels(model, self.device, self.bf16)
         tile = fit_tile(model, extent, self.infer.tile_output_size, budget)
         return predict_tiled(self.net, model, image, liver, tile, self.device, self.bf16, self.channels_last)

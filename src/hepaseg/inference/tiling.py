@@ -3,9 +3,10 @@
 The network is fully convolutional with valid convolutions: an output tile of size T needs the
 input tile T + 2 * margin around it, and a tile may be larger than a training patch. Tiles cover
 the liver's bounding box; where an input tile reaches past the volume, the image is padded as in
-training (``model.shapes.IMAGE_PAD_MODE``). Tile starts lie on a lattice of ``align`` voxels (the
-network's total pooling factor), so a tiled prediction equals one forward pass over the whole
-region (in eval mode), up to floating-point rounding. Outside the bounding box the probability is 0.
+training (``model.shapes.IMAGE_PAD_MODE``). Tile starts lie on the volume's lattice of ``align`` voxels
+(the network's total pooling factor), so a tiled prediction equals one forward pass over the whole
+region (in eval mode), up to floating-point rounding, and a voxel's probability does not depend on
+the box (the given liver's or a predicted one's): U-Net pooling is not shift-invariant. Outside the bounding box the probability is 0.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ def liver_box(liver: NDArray) -> tuple[NDArray[np.int64], NDArray[np.int64]] | N
 
 
 def tile_starts(lo: int, hi: int, tile: int, align: int) -> list[int]:
-    """Output-tile starts along one axis covering ``[lo, hi)``, stepping by a multiple of ``align``."""
+    """Output-tile starts along one axis covering ``[lo, hi)``, stepping by a multiple of ``align``; the
+    first start is ``lo`` rounded down to a multiple of ``align``, so every start lies on the volume's
+    pooling lattice and a voxel's probability does not depend on where the box begins."""
     if tile < align:
         raise ValueError(f"tile size {tile} is smaller than the pooling lattice {align}")
     step = tile - tile % align
-    return list(range(lo, hi, step))
+    return list(range(lo - lo % align, hi, step))
 
 
 def predict_volume(net: Net, image: NDArray, liver: NDArray, tile_output_size: Size3, margins: Size3,
@@ -79,9 +82,9 @@ def predict_volume(net: Net, image: NDArray, liver: NDArray, tile_output_size: S
                     x = torch.from_numpy(patch.astype(np.float32, copy=False))[None, None]
                     x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
                     p = torch.sigmoid(net(x).float())[0, 0].cpu().numpy()
-                    end = np.minimum(start + tile, hi)
-                    n = end - start
-                    prob[sx:end[0], sy:end[1], sz:end[2]] = p[:n[0], :n[1], :n[2]]
+                    begin, end = np.maximum(start, lo), np.minimum(start + tile, hi)
+                    a, b = begin - start, end - start
+                    prob[begin[0]:end[0], begin[1]:end[1], begin[2]:end[2]] = p[a[0]:b[0], a[1]:b[1], a[2]:b[2]]
     return prob
 
 
@@ -98,6 +101,14 @@ ACTIVATION_COPIES = 4
 
 
 MEMORY_SHARE = 0.5  # share of the free (GPU or host) memory a tile may use
+
+
+def lattice_extent(model: ModelConfig, box: tuple[NDArray, NDArray]) -> Size3:
+    """(x, y, z) voxels the tiles of ``box`` (``liver_box``) span: from the pooling-lattice point at or
+    below its start (``tile_starts``) to its end; what ``fit_tile`` must cover."""
+    align = np.asarray(pool_factor(model))
+    lo, hi = np.asarray(box[0]), np.asarray(box[1])
+    return tuple(int(n) for n in hi - (lo - lo % align))  # type: ignore[return-value]
 
 
 def fit_tile(model: ModelConfig, extent: Size3, max_tile: Size3, max_input_voxels: float = math.inf) -> Size3:
