@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from hepaseg.config import Config, demo_config, paper_config, with_assignments
+from hepaseg.config import Config, demo_config, paper_config, preset, with_assignments
 from hepaseg.errors import InputError
 
 
@@ -27,7 +27,10 @@ def test_assignments_change_exactly_the_named_fields():
 def test_fields_added_later_are_stored_only_when_not_at_their_default():
     paper = paper_config().to_dict()
     assert "tumor_sampling" not in paper["patch"] and "slice_spacing_mm" not in paper["preprocess"]
+    assert "lesion_fraction" not in paper["patch"]
     demo = demo_config()
     assert demo.to_dict()["patch"]["tumor_sampling"] == "lesion"
-    for config in (paper_config(), demo):  # the round trip restores the defaults that were left out
+    liver = preset("demo-liver")
+    assert liver.to_dict()["patch"]["lesion_fraction"] == 0.5
+    for config in (paper_config(), demo, liver):  # the round trip restores the defaults that were left out
         assert Config.from_dict(config.to_dict()) == config

@@ -59,10 +59,10 @@ class PatchConfig:
 
     output_size: Size3 = (52, 52, 32)
     tumor_fraction: float = 0.9  # share of patches with a tumour voxel in the output region
-    # how a tumour patch's voxel is drawn in its case: "voxel" (uniform over the case's tumour voxels, so
-    # large lesions dominate) or "lesion" (a 26-connected lesion uniformly, then a voxel of it: small
-    # lesions are seen as often as large ones). METHOD.md fixes only the 90 % share, not this choice.
+    # a tumour patch's voxel: "voxel" (uniform over the case's tumour voxels: large lesions dominate) or "lesion"
+    # (a 26-connected lesion uniformly, then a voxel of it). METHOD.md fixes only the 90 % share, not this choice.
     tumor_sampling: str = "voxel"
+    lesion_fraction: float = 0.0  # liver model: share of patches around a lesion (tumours at its edge are liver)
     loss_dilation_mm: float = 10.0  # liver weight mask: in-plane dilation
     loss_dilation_slices: int = 1  # liver weight mask: dilation along z
 
@@ -159,7 +159,8 @@ class EvalConfig:
 
 # (stage, field, default): fields added after configurations were first stored (``Config.to_dict``); not
 # auto_liver_margin_mm, which changes what automatic predictions are, so their fingerprints must change
-OMITTED_AT_DEFAULT = (("preprocess", "slice_spacing_mm", None), ("patch", "tumor_sampling", "voxel"))
+OMITTED_AT_DEFAULT = (("preprocess", "slice_spacing_mm", None), ("patch", "tumor_sampling", "voxel"),
+                      ("patch", "lesion_fraction", 0.0))
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ def paper_liver_config() -> Config:
         # evaluated state lags the trained one by hundreds of steps, too many for a short run
         model=ModelConfig(widths=(8, 16, 32, 64), z_convs=(0, 1, 1, 1),
                           pools=((2, 2, 1), (2, 2, 2), (2, 2, 1)), dropout=0.1, bn_momentum=0.1),
-        patch=PatchConfig(output_size=(44, 44, 16), tumor_fraction=0.7),
+        patch=PatchConfig(output_size=(44, 44, 16), tumor_fraction=0.7, lesion_fraction=0.5),  # docs/training.md
         train=TrainConfig(iterations=4000, validate_every=500, ema_decay=0.0, rater="liver", lr_schedule="cosine",
                           warmup_iterations=200),
         select=SelectConfig(runs=1, min_iterations=4000, max_iterations=4000),
@@ -304,7 +305,7 @@ def demo_liver_config() -> Config:
         preprocess=dataclasses.replace(base.preprocess, inplane_spacing_mm=4.0),
         model=ModelConfig(widths=(8, 16, 32), z_convs=(0, 1, 1), pools=((2, 2, 1), (2, 2, 2)), dropout=0.1,
                           bn_momentum=0.1),
-        patch=PatchConfig(output_size=(40, 40, 16), tumor_fraction=0.7),
+        patch=dataclasses.replace(base.patch, output_size=(40, 40, 16)),
         # a cosine decay after 50 warm-up steps: test liver Dice 0.945 against 0.935 at a constant rate
         # (600 iterations); 1000 iterations: 0.955 against 0.939 (docs/benchmarks.md, "Liver model")
         train=dataclasses.replace(base.train, iterations=1000, validate_every=250, batch_size=4, learning_rate=3e-3,

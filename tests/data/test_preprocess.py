@@ -164,11 +164,14 @@ def test_a_liver_model_cache_has_the_whole_field_as_region_and_the_liver_as_targ
     config = PreprocessConfig(inplane_spacing_mm=2.0, normalisation="body", target="liver")
     preprocess_dataset(manifest, tmp_path / "prep", config, workers=1, progress=False)
     (case,) = load_prepared(tmp_path / "prep").cases
-    assert case.raters == ("liver",) and case.spacing == pytest.approx((2.0, 2.0, 3.0))
+    assert case.raters == ("liver", "R1") and case.spacing == pytest.approx((2.0, 2.0, 3.0))
     assert np.all(case.liver() == 1), "the region is the whole field of view"
     source = read_volume(tmp_path / "c0" / "liver.nii.gz")
     back = to_original(case.tumor("liver"), case.grid(), mask=True)
     assert _dice(back.astype(bool), source.array > 0) >= 0.93, "the target is the liver mask (0.8 -> 2 mm -> 0.8)"
+    # the lesions beside it (for lesion patches): the 8 mm cube of R1 is 4 x 4 x 3 voxels of 2 x 2 x 3 mm
+    lesion = np.argwhere(case.tumor("R1"))
+    assert len(lesion) == 4 * 4 * 3 and np.array_equal(np.ptp(lesion, axis=0), (3, 3, 2))
     # the percentiles come from the body: the voxels above the Otsu threshold of the original image
     from skimage.filters import threshold_otsu
 

@@ -130,3 +130,41 @@ def test_unknown_tumour_sampling_is_an_input_error():
     with pytest.raises(InputError, match="tumor_sampling"):
         PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_sampling="size"), AugmentConfig(),
                      np.random.default_rng(0))
+
+
+class _LiverTargetCase(_ArrayCase):
+    """A liver-model case: target ``liver`` (a block), and rater R1's one-voxel lesion beside it."""
+
+    id, raters = "liver-target", ("liver", "R1")
+
+    def __init__(self):
+        super().__init__()
+        target = np.zeros((24, 24, 8), np.uint8)
+        target[8:20, 8:20, 2:7] = 1
+        lesion = np.zeros((24, 24, 8), np.uint8)
+        lesion[2, 2, 1] = 1
+        self.arrays.update({"liver": np.ones((24, 24, 8), np.uint8), "target": target, "lesion": lesion})
+
+    def tumor(self, rater):
+        return self.arrays["target" if rater == "liver" else "lesion"]
+
+
+def test_lesion_patches_of_the_liver_model_hold_a_lesion_voxel_in_their_share():
+    sampler = PatchSampler([_LiverTargetCase()], "liver", OUT, MARGIN,
+                           PatchConfig(tumor_fraction=0.0, lesion_fraction=0.3), AugmentConfig(),
+                           np.random.default_rng(2))
+    n = 2000
+    positions = [sampler.draw_position() for _ in range(n)]
+    lesion_patches = [p for p in positions if p.tumor_patch]  # tumor_fraction 0: only lesion patches are
+    assert abs(len(lesion_patches) - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
+    for p in lesion_patches:
+        assert all(s <= v < s + o for s, v, o in zip(p.out_start, (2, 2, 1), OUT))
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_a_lesion_fraction_outside_zero_to_one_is_an_input_error(fraction):
+    from hepaseg.errors import InputError
+
+    with pytest.raises(InputError, match="lesion_fraction"):
+        PatchSampler([_LiverTargetCase()], "liver", OUT, MARGIN, PatchConfig(lesion_fraction=fraction),
+                     AugmentConfig(), np.random.default_rng(0))

@@ -9,7 +9,8 @@ holding the grid map back to the original file, the normalisation and a fingerpr
 A liver-model cache (``PreprocessConfig.target == "liver"``) has the same layout: the image is
 normalised with the body's percentiles, ``liver.npy`` is the region the sampler and loss see (the
 whole field of view, all ones) and the target is the liver mask, stored as rater ``liver``
-(``tumor_liver.npy``), so the one training loop trains both models.
+(``tumor_liver.npy``), so the one training loop trains both models; the raters' tumour masks are
+kept beside it (``tumor_<rater>.npy``), for the liver model's lesion patches (``patch.lesion_fraction``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..progress import Progress
 from .manifest import Case, load_manifest
 
 RECORD = "record.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: a liver-model cache also holds the raters' tumour masks
 LIVER_TARGET = "liver"  # the "rater" name of the liver mask in a liver-model cache
 
 
@@ -242,9 +243,12 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
     prepared, liver_p, grid, norm = prepare_volume(image, liver, config)
     tumors = {}
     if config.target == "liver":  # the liver model: target the liver, region the whole field
+        if LIVER_TARGET in case.tumor:
+            raise InputError(case.tumor[LIVER_TARGET], f"case {case.id}: a rater named {LIVER_TARGET!r} "
+                                                       "clashes with the liver model's target; rename the rater")
         tumors[LIVER_TARGET] = liver_p
         liver_p = np.ones_like(liver_p)
-    for rater, path in case.tumor.items() if config.target == "tumor" else ():
+    for rater, path in case.tumor.items():
         tumor = on_grid(image, read_volume(path))
         tumors[rater] = to_prepared(np.asarray(tumor.array) > 0, grid, mask=True)
     record = {"fingerprint": fp, "grid": grid.to_dict(), "normalization": norm,

@@ -49,10 +49,12 @@ class CaseArrays:
     """What sampling needs of one prepared case: memory-mapped arrays, tumour voxels, liver box.
 
     ``tumor_voxels`` (n, 3) are the tumour voxels; with ``by_lesion`` they are grouped by 26-connected
-    lesion, lesion ``l`` owning rows ``lesion_starts[l]:lesion_starts[l + 1]``.
+    lesion, lesion ``l`` owning rows ``lesion_starts[l]:lesion_starts[l + 1]``. With ``with_lesions``
+    (the liver model), ``lesion_voxels`` (m, 3) are the voxels of the other raters' tumour masks
+    (their union); else they are empty.
     """
 
-    def __init__(self, case: Any, rater: str, by_lesion: bool = False) -> None:
+    def __init__(self, case: Any, rater: str, by_lesion: bool = False, with_lesions: bool = False) -> None:
         self.id = case.id
         self.spacing = tuple(case.spacing)
         self.image = case.image()
@@ -65,6 +67,11 @@ class CaseArrays:
         if by_lesion:
             self.lesion_starts, order = _lesion_starts(self.tumor, self.tumor_voxels)
             self.tumor_voxels = self.tumor_voxels[order]
+        lesions = np.zeros(self.tumor.shape, bool)
+        for other in case.raters if with_lesions else ():
+            if other != rater:
+                lesions |= np.asarray(case.tumor(other)) > 0
+        self.lesion_voxels = np.argwhere(lesions).astype(np.int32)
         live = np.argwhere(self.liver > 0)
         if not len(live):
             raise InputError(case.folder, f"case {case.id}: liver mask is empty")
@@ -99,8 +106,12 @@ class PatchSampler:
         if patch.tumor_sampling not in TUMOR_SAMPLINGS:
             raise InputError(None, f"unknown patch.tumor_sampling {patch.tumor_sampling!r} "
                                    f"(choose from {', '.join(TUMOR_SAMPLINGS)})")
-        self.cases = [CaseArrays(c, rater, by_lesion=patch.tumor_sampling == "lesion") for c in cases]
+        if not 0.0 <= patch.lesion_fraction <= 1.0:
+            raise InputError(None, f"patch.lesion_fraction must lie in [0, 1], got {patch.lesion_fraction}")
+        self.cases = [CaseArrays(c, rater, by_lesion=patch.tumor_sampling == "lesion",
+                                 with_lesions=patch.lesion_fraction > 0) for c in cases]
         self.tumor_cases = [c for c in self.cases if len(c.tumor_voxels)]
+        self.lesion_cases = [c for c in self.cases if len(c.lesion_voxels)]
         self.output_size = tuple(output_size)
         self.margins = tuple(margins)
         self.patch = patch
@@ -132,10 +143,15 @@ class PatchSampler:
                      tuple(params), self.state())
 
     def draw_position(self) -> PatchPosition:
-        """Draw a patch: with probability ``tumor_fraction`` around a random tumour voxel (of a
-        random case that has one; ``patch.tumor_sampling`` "lesion": of a random lesion of it), else
-        around a random liver voxel (of a random case); the voxel lands at a random place of the
-        output region."""
+        """Draw a patch: with probability ``lesion_fraction`` (where > 0) around a random lesion voxel
+        (of a random case that has one), else with probability ``tumor_fraction`` around a random
+        tumour voxel (of a random case that has one; ``patch.tumor_sampling`` "lesion": of a random
+        lesion of it), else around a random liver voxel (of a random case); the voxel lands at a
+        random place of the output region. A ``lesion_fraction`` of 0 draws no number for it."""
+        if self.patch.lesion_fraction > 0 and self.rng.random() < self.patch.lesion_fraction and self.lesion_cases:
+            case = self.lesion_cases[self.rng.integers(len(self.lesion_cases))]
+            voxel = case.lesion_voxels[self.rng.integers(len(case.lesion_voxels))].astype(np.int64)
+            return PatchPosition(case, voxel - self.rng.integers(0, self.output_size), True)
         tumor_patch = bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases)
         if tumor_patch:
             case = self.tumor_cases[self.rng.integers(len(self.tumor_cases))]
