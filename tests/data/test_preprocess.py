@@ -191,3 +191,15 @@ def test_unknown_normalisation_or_target_is_a_clear_error(tmp_path):
         preprocess_dataset(manifest, tmp_path / "p1", PreprocessConfig(normalisation="mean"), workers=1, progress=False)
     with pytest.raises(InputError, match="unknown preprocess target 'spleen'"):
         preprocess_dataset(manifest, tmp_path / "p2", PreprocessConfig(target="spleen"), workers=1, progress=False)
+
+
+def test_a_rater_named_liver_clashes_with_the_liver_models_target(tmp_path):
+    entry = _write_case(tmp_path, "c0", np.random.default_rng(3))
+    entry["tumor"] = {"liver": entry["tumor"]["R1"]}
+    manifest = tmp_path / "dataset.json"
+    manifest.write_text(json.dumps({"name": "t", "raters": ["liver"], "cases": [entry]}))
+    config = PreprocessConfig(inplane_spacing_mm=2.0, normalisation="body", target="liver")
+    with pytest.raises(InputError, match="rater named 'liver' clashes") as err:
+        preprocess_dataset(manifest, tmp_path / "prep", config, workers=1, progress=False)
+    assert "tumor_R1.nii.gz" in str(err.value)
+    assert not (tmp_path / "prep" / "c0").exists()

@@ -138,7 +138,7 @@ def add_predict(sub) -> None:
                    help="also write <name>_probability.nii.gz (float32, original grid)")
     p.add_argument("--lesions", type=Path, help="one case with a mask file -o: also write its lesion table here "
                                                 "(a folder -o and a batch: always <out>/lesions.csv)")
-    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8 flips, 8x slower)")
+    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (the 4 in-plane flips; about 2.3x the network time)")
     p.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     p.add_argument("--no-restrict-to-liver", action="store_true", help="keep tumour outside the liver mask")
     p.add_argument("--no-border-opening", action="store_true", help="skip the liver-border clean-up")

@@ -44,6 +44,14 @@ def native_bf16(device: torch.device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def trained_precision(mixed_precision: bool, device: str | torch.device) -> str:
+    """The ``Predictor`` precision of the arithmetic training used on ``device``: ``bf16`` where
+    ``train.mixed_precision`` is on and the device has native bf16 (``native_bf16``), else ``fp32``.
+    The study predicts with it: on the demo's models and a CPU with bf16 instructions, 0.20 s
+    against 0.30 s per test case (docs/benchmarks.md, "Liver model", third round)."""
+    return "bf16" if mixed_precision and native_bf16(resolve_device(device)) else "fp32"
+
+
 def memory_format(channels_last: bool) -> torch.memory_format:
     """Channels-last 3D when asked (faster on CUDA and on x86 CPUs); the default layout otherwise."""
     return torch.channels_last_3d if channels_last else torch.contiguous_format

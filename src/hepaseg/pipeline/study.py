@@ -143,6 +143,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..evaluation.liver import score_livers, write_liver_scores
     from ..inference.batch import predict_paths
     from ..inference.outputs import LIVER_DIR
+    from ..model.device import trained_precision
     from ..model.folder import embed_liver_model, model_dir
     from ..report.liver import liver_sections
     from ..report.page import write_report
@@ -231,6 +232,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
                     if dataset.split(split):
                         summary = predict_paths(model, preds[name + AUTO * auto], dataset=manifest, split=split,
                                                 overwrite=True, device=device, infer=asdict(config.infer),
+                                                precision=trained_precision(config.train.mixed_precision, device),
                                                 progress=progress, auto_liver=auto)
                         if auto:  # no plausible liver: the fully automatic pipeline found no tumour there
                             no_liver.update(summary.failed)
