@@ -6,7 +6,8 @@ the liver's bounding box; where an input tile reaches past the volume, the image
 training (``model.shapes.IMAGE_PAD_MODE``). Tile starts lie on the volume's lattice of ``align`` voxels
 (the network's total pooling factor), so a tiled prediction equals one forward pass over the whole
 region (in eval mode), up to floating-point rounding, and a voxel's probability does not depend on
-the box (the given liver's or a predicted one's): U-Net pooling is not shift-invariant. Outside the bounding box the probability is 0.
+the box (the given liver's or a predicted one's): U-Net pooling is not shift-invariant. Outside the
+bounding box the probability is 0.
 """
 
 from __future__ import annotations

@@ -67,11 +67,9 @@ class CaseArrays:
         if by_lesion:
             self.lesion_starts, order = _lesion_starts(self.tumor, self.tumor_voxels)
             self.tumor_voxels = self.tumor_voxels[order]
-        lesions = np.zeros(self.tumor.shape, bool)
-        for other in case.raters if with_lesions else ():
-            if other != rater:
-                lesions |= np.asarray(case.tumor(other)) > 0
-        self.lesion_voxels = np.argwhere(lesions).astype(np.int32)
+        others = [r for r in case.raters if r != rater] if with_lesions else []
+        union = np.logical_or.reduce([np.asarray(case.tumor(r)) > 0 for r in others]) if others else None
+        self.lesion_voxels = np.zeros((0, 3), np.int32) if union is None else np.argwhere(union).astype(np.int32)
         live = np.argwhere(self.liver > 0)
         if not len(live):
             raise InputError(case.folder, f"case {case.id}: liver mask is empty")
@@ -148,12 +146,12 @@ class PatchSampler:
         tumour voxel (of a random case that has one; ``patch.tumor_sampling`` "lesion": of a random
         lesion of it), else around a random liver voxel (of a random case); the voxel lands at a
         random place of the output region. A ``lesion_fraction`` of 0 draws no number for it."""
-        if self.patch.lesion_fraction > 0 and self.rng.random() < self.patch.lesion_fraction and self.lesion_cases:
+        lesion_patch = self.patch.lesion_fraction > 0 and self.rng.random() < self.patch.lesion_fraction
+        if lesion_patch and self.lesion_cases:
             case = self.lesion_cases[self.rng.integers(len(self.lesion_cases))]
             voxel = case.lesion_voxels[self.rng.integers(len(case.lesion_voxels))].astype(np.int64)
-            return PatchPosition(case, voxel - self.rng.integers(0, self.output_size), True)
-        tumor_patch = bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases)
-        if tumor_patch:
+            tumor_patch = True
+        elif tumor_patch := bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases):
             case = self.tumor_cases[self.rng.integers(len(self.tumor_cases))]
             if case.lesion_starts is None:
                 index = self.rng.integers(len(case.tumor_voxels))
