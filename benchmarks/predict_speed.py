@@ -54,7 +54,7 @@ def typical_case(folder: Path) -> tuple[Path, Path]:
 def _predictor(args) -> Predictor:
     overrides = {"tta": True} if args.tta else {}
     if args.model:
-        return Predictor.load(args.model, args.device, args.precision, **overrides)
+        return Predictor.load(args.model, args.device, overrides, args.precision)
     from hepaseg.model.device import resolve_device
     from hepaseg.model.unet import UNet
 

@@ -81,7 +81,7 @@ def test_bf16_on_the_cpu_stays_close_to_float32(tmp_path):
     case = load_case(image, liver, CONFIG.preprocess)
     torch.manual_seed(0)
     net = UNet(CONFIG.model)
-    fp32 = Predictor(net, CONFIG, "cpu").probability(case.prepared, case.prepared_liver)
+    fp32 = Predictor(net, CONFIG, "cpu", precision="fp32").probability(case.prepared, case.prepared_liver)
     bf16 = Predictor(net, CONFIG, "cpu", precision="bf16").probability(case.prepared, case.prepared_liver)
     assert fp32.any() and np.abs(bf16 - fp32).max() < 0.02
     with pytest.raises(InputError, match="unknown precision"):

@@ -100,6 +100,31 @@ def _expected_comparison(scores: Path) -> str:
     return f"{better} is better than {worse} in mean Dice ({high:.3f} vs {low:.3f})."
 
 
+def test_hepaseg_predict_on_each_model_folder_repeats_the_study_voxel_for_voxel(study, cohort, tmp_path, capsys):
+    """The model folder decides how it predicts (infer settings, arithmetic), so a user re-running
+    ``hepaseg predict`` on any of the study's models gets the study's own test masks."""
+    import nibabel as nib
+
+    from hepaseg.report.selection_check import CHECK_DIR
+    from hepaseg.selection.halving import run_dir
+
+    out, _ = study
+    manifest = json.loads(cohort.read_text())
+    tests = [c["id"] for c in manifest["cases"] if c["split"] == "test"]
+    models = {out / "preds" / "A1": out / "a1" / "model", out / "preds" / "A2": out / "a2" / "model"}
+    for seed_preds in sorted((out / CHECK_DIR / "preds").glob("seed-*")):  # the selection check's other runs
+        models[seed_preds] = run_dir(out / "a1", int(seed_preds.name.removeprefix("seed-"))) / "model"
+    assert len(models) >= 3
+    for study_preds, model in models.items():
+        again = tmp_path / study_preds.name
+        assert main(["predict", str(model), "--dataset", str(cohort), "--split", "test", "-o", str(again)]) == 0
+        for case in tests:
+            mine = np.asarray(nib.load(again / f"{case}.nii.gz").dataobj)
+            theirs = np.asarray(nib.load(study_preds / f"{case}.nii.gz").dataobj)
+            np.testing.assert_array_equal(mine, theirs, err_msg=f"{model}: {case}")
+    capsys.readouterr()
+
+
 def test_the_trainings_side_by_side_equal_each_trained_alone(study, cohort, tmp_path):
     """The fixture's study trained the liver model, A2 (in chunks) and A1 in two worker processes;
     each run trained here alone, in this process with the slots' threads, comes out bit for bit equal."""

@@ -138,14 +138,16 @@ def add_predict(sub) -> None:
                    help="also write <name>_probability.nii.gz (float32, original grid)")
     p.add_argument("--lesions", type=Path, help="one case with a mask file -o: also write its lesion table here "
                                                 "(a folder -o and a batch: always <out>/lesions.csv)")
-    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (the 4 in-plane flips; about 2.3x the network time)")
+    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation (the 4 in-plane flips; about 2.3x the network time; "
+                                                           "default: the model's setting, on in the demo preset)")
     p.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     p.add_argument("--no-restrict-to-liver", action="store_true", help="keep tumour outside the liver mask")
     p.add_argument("--no-border-opening", action="store_true", help="skip the liver-border clean-up")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="network arithmetic: auto = bf16 on CUDA, fp32 on the CPU; bf16 on a CPU with "
-                        "bf16 instructions is several times faster")
+                   help="network arithmetic: auto (default) = as the model trained (bf16 where its "
+                        "train.mixed_precision is on and the device has bf16: CUDA, or a CPU with AVX512-BF16 / "
+                        "AMX; else fp32), so a study's model folder predicts the study's own masks")
     p.add_argument("--overwrite", action="store_true", help="batch: redo cases whose outputs exist")
     p.add_argument("--workers", type=int, default=None,
                    help="background reader threads (default 1 on the CPU, up to 4 on a GPU)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +36,7 @@ from ..io.lock import folder_lock
 from ..progress import Progress
 from .lesion_table import Lesion, read_csv, write_csv
 from .outputs import LESIONS, batch_outputs, check_format, check_writable, require_dicom, single_outputs, write_case
-from .predictor import LoadedCase, Predictor, load_case
+from .predictor import LoadedCase, NetworkPass, Predictor, load_case
 
 STAGES = ("read", "liver", "preprocess", "network", "postprocess", "write")  # "liver": the liver model, where it ran
 
@@ -155,10 +154,10 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             require_dicom(job.image, outputs[job.id])
             return load_case(job.image, job.liver, predictor.config.preprocess, job.series, predictor.liver_model)
 
-        def finish(case: LoadedCase, prob, region, job: CaseJob, network_s: float) -> dict[str, float]:
-            result = predictor.finish(case, prob, job.id, region)
+        def finish(case: LoadedCase, network: NetworkPass, job: CaseJob) -> dict[str, float]:
+            result = predictor.finish(case, network, job.id)
             written = write_case(job.id, result, case, outputs[job.id])
-            return {**case.timings, "network": network_s, **result.timings, "write": written}
+            return {**case.timings, **result.timings, "write": written}
 
         def fail(case_id: str, exc: Exception) -> None:
             summary.failed.append((case_id, _one_line(exc)))
@@ -187,15 +186,12 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             for job, loading in prefetch(todo, load, workers):
                 try:
                     case = loading.result()
-                    t0 = time.perf_counter()
-                    region = predictor.region(case)
-                    prob = predictor.probability(case.prepared, region)
-                    network_s = time.perf_counter() - t0
+                    network = predictor.run_network(case)
                 except Exception as exc:  # noqa: BLE001
                     fail(job.id, exc)
                     bar.update()
                     continue
-                pending.append((job.id, writers.submit(finish, case, prob, region, job, network_s)))
+                pending.append((job.id, writers.submit(finish, case, network, job)))
                 collect(keep=max(1, workers))
             collect(keep=0)
         rows: list[Lesion] = []
@@ -216,8 +212,9 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     """Run any form of ``hepaseg predict`` (see the module docstring).
 
     Args:
-        precision: ``auto`` (bf16 on CUDA, float32 on the CPU), ``fp32`` or ``bf16`` (see ``Predictor``).
-        infer: overrides of the model's ``InferConfig`` fields (``tta``, ``threshold``, ...).
+        precision: ``auto`` (as the model trained, see ``Predictor``), ``fp32`` or ``bf16``.
+        infer: overrides of the model's ``InferConfig`` fields (``tta``, ``threshold``, ...); None: the
+            model folder's own, as a study predicts with it.
         workers: background loader threads (default 1 on the CPU, up to 4 on a GPU).
         series: one case: the Series Instance UID to read from a DICOM folder holding several.
         auto_liver: batch: leave the manifest's (or folder's) liver masks aside, so that the model's
@@ -242,7 +239,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
         if auto_liver:
             jobs = [dataclasses.replace(job, liver=None) for job in jobs]
         check_writable(out, is_dir=True)
-        predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
+        predictor = Predictor.load(model_dir, device, infer, precision)
         n = workers or (1 if predictor.device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2)))
         return predict_cases(predictor, jobs, out, fmt, save_probabilities, overwrite, n, progress, on_error)
     if image is None:
@@ -252,7 +249,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     for path in outputs.files:
         check_writable(path, is_dir=False)
     require_dicom(Path(image), outputs)
-    predictor = Predictor.load(model_dir, device, precision, **(infer or {}))
+    predictor = Predictor.load(model_dir, device, infer, precision)
     case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
     case_id = _volume_id(Path(image)) or Path(image).name
     result = predictor.predict(case, case_id)

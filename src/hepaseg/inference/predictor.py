@@ -10,8 +10,9 @@ The chain for one case (``Predictor.predict``):
    bounding box of ``Predictor.region`` (the liver; a predicted liver dilated by
    ``infer.auto_liver_margin_mm``, where ``Predictor.finish`` first adds the tumours at its edge:
    ``liver.extend_liver_by_tumours``) (``tiling.predict_tiled``), tiles fitted to the box and to the memory at
-   hand; channels-last 3D; bf16 autocast on CUDA (optional on the CPU); optional mirror TTA
-   (``with_mirror_tta``).
+   hand; in the arithmetic and layout the model trained in (``Predictor``: the model folder decides, so
+   ``hepaseg predict`` on a study's model folder gives the study's own masks); optional mirror TTA
+   (``with_mirror_tta``). ``Predictor.run_network`` returns the probability with its region.
 3. ``postprocess.postprocess`` on the prepared (1 mm) grid: liver restriction, threshold, border
    opening. Its result is a *mask*, and the mask is what goes back to the original grid
    (as ``io.geometry.to_original(mask=True)``: linear interpolation of 0/1, then >= 0.5; computed
@@ -48,16 +49,13 @@ from .liver import extend_liver_by_tumours, liver_problem, predict_liver
 from .postprocess import postprocess
 from .tiling import fit_tile, lattice_extent, liver_box, memory_budget_voxels, predict_tiled
 
-VolumePredictor = Callable[[NDArray, NDArray], NDArray]  # (image, liver) (x, y, z) -> probability (x, y, z)
-
-
-# --- tiles -------------------------------------------------------------------------------------
+ProbabilityFn = Callable[[NDArray, NDArray], NDArray]  # (image, region) (x, y, z) -> probability (x, y, z)
 
 
 # --- test-time augmentation ---------------------------------------------------------------------
 
 
-def with_mirror_tta(predict: VolumePredictor, axes: tuple[int, ...] = (0, 1)) -> VolumePredictor:
+def with_mirror_tta(predict: ProbabilityFn, axes: tuple[int, ...] = (0, 1)) -> ProbabilityFn:
     """Wrap a volume predictor: mean probability over all 2^len(axes) mirrorings, each flipped back.
 
     By default the 4 in-plane mirrorings (x, y; the identity included), flips the training
@@ -162,48 +160,79 @@ class CaseResult:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@dataclass(frozen=True, eq=False)
+class NetworkPass:
+    """What the network made of one case (``Predictor.run_network``), before ``Predictor.finish``.
+
+    Attributes:
+        probability: (x, y, z) float32 probabilities on the prepared grid (0 outside the region's box).
+        region: (x, y, z) uint8 mask of where the network predicted (``Predictor.region``).
+        seconds: wall seconds of the pass.
+    """
+
+    probability: NDArray[np.float32]
+    region: NDArray[np.uint8]
+    seconds: float
+
+
 class Predictor:
     """A trained model ready to predict cases: network, configuration, device and precision.
 
-    A module is put in eval mode and channels-last 3D layout (faster on CPU and GPU alike).
+    The model's configuration decides how it predicts, as training used it: ``config.infer`` (tiles,
+    TTA, post-processing), the arithmetic (``precision="auto"``: ``model.device.trained_precision``
+    of ``config.train.mixed_precision`` on this device) and, for a torch module, the channels-last 3D
+    layout (``config.train.channels_last``). A module is put in eval mode.
 
     Args:
         net: a module, or any callable (1, 1, X, Y, Z) -> logits (1, 1, x, y, z) with the
             valid-convolution margins of ``config.model``.
-        config: the model's configuration; ``config.infer`` decides tiles, TTA and post-processing.
+        config: the model's configuration.
         device: a ``torch.device`` (or its name).
-        precision: ``auto`` (bf16 autocast on CUDA, float32 on the CPU), ``fp32``, or ``bf16``
-            (also on the CPU: several times faster where the CPU has bf16 instructions, e.g.
-            AVX512-BF16 / AMX, for large networks; probabilities within about 0.02 of float32).
+        precision: ``auto`` (as trained: bf16 where ``train.mixed_precision`` is on and the device has
+            native bf16, i.e. CUDA or a CPU with AVX512-BF16 / AMX; else float32), ``fp32``, or ``bf16``
+            (probabilities within about 0.02 of float32).
     """
 
     def __init__(self, net, config: Config, device="cpu", precision: str = "auto") -> None:
         import torch
 
+        from ..model.device import trained_precision
+
         if precision not in PRECISIONS:
             raise InputError(None, f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
         self.device = torch.device(device)
         self.config = config
-        self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
-        self.channels_last = isinstance(net, torch.nn.Module)
-        if self.channels_last:
-            net = net.eval().to(memory_format=memory_format(True))
+        if precision == "auto":
+            precision = trained_precision(config.train.mixed_precision, self.device)
+        self.bf16 = precision == "bf16"
+        self.channels_last = isinstance(net, torch.nn.Module) and config.train.channels_last
+        if isinstance(net, torch.nn.Module):
+            net = net.eval().to(memory_format=memory_format(self.channels_last))
         self.net = net
         self.liver_model: Predictor | None = None  # the model folder's liver model (``Predictor.load``)
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto", **infer: object) -> Predictor:
-        """Load a model folder; ``infer`` overrides fields of its ``InferConfig`` (e.g. ``tta=True``).
+    def load(cls, model_dir: str | Path, device: str = "auto", infer: dict[str, object] | None = None,
+             precision: str = "auto") -> Predictor:
+        """Load a model folder, and its liver model where it holds one, to predict as the folder says.
+
+        Args:
+            infer: overrides of fields of the tumour model's ``InferConfig`` (e.g. ``{"tta": True}``);
+                None: the folder's own.
+            precision: ``auto`` (each network as it trained, see the class), or ``fp32`` / ``bf16`` for both.
 
         Raises:
-            InputError: missing or incompatible model folder, unavailable device, unknown precision.
+            InputError: missing or incompatible model folder, unavailable device, unknown precision or
+                ``InferConfig`` field.
         """
         from ..model.device import resolve_device
         from ..model.folder import liver_model_dir, load_model
 
         dev = resolve_device(device)
         net, config = load_model(model_dir, dev)
-        predictor = cls(net, config.replace(infer=dataclasses.replace(config.infer, **infer)), dev, precision)
+        if infer:
+            config = config.replace(infer=_with_infer(config.infer, infer))
+        predictor = cls(net, config, dev, precision)
         liver_dir = liver_model_dir(model_dir)
         if liver_dir.is_dir():
             liver_net, liver_config = load_model(liver_dir, dev)
@@ -241,24 +270,23 @@ class Predictor:
         tile = fit_tile(model, extent, self.infer.tile_output_size, budget)
         return predict_tiled(self.net, model, image, liver, tile, self.device, self.bf16, self.channels_last)
 
-    def predict(self, case: LoadedCase, case_id: str) -> CaseResult:
-        """Network, then ``finish``; ``timings`` gets ``network`` and ``postprocess``."""
+    def run_network(self, case: LoadedCase) -> NetworkPass:
+        """The network over ``region(case)``: the probabilities ``finish`` turns into masks."""
         t0 = time.perf_counter()
         region = self.region(case)
         prob = self.probability(case.prepared, region)
-        network = time.perf_counter() - t0
-        result = self.finish(case, prob, case_id, region)
-        return dataclasses.replace(result, timings={"network": network, **result.timings})
+        return NetworkPass(prob, region, time.perf_counter() - t0)
 
-    def finish(self, case: LoadedCase, prob: NDArray, case_id: str, region: NDArray) -> CaseResult:
-        """Post-processing, the way back to the original grid and the lesion table (no network).
+    def predict(self, case: LoadedCase, case_id: str) -> CaseResult:
+        """``run_network``, then ``finish``; ``timings`` gets ``network`` and ``postprocess``."""
+        return self.finish(case, self.run_network(case), case_id)
 
-        Args:
-            prob: (x, y, z) probabilities on the prepared grid, from ``probability`` over ``region``.
-            region: ``region(case)``, as the network was given it.
-        """
+    def finish(self, case: LoadedCase, network: NetworkPass, case_id: str) -> CaseResult:
+        """Post-processing, the way back to the original grid and the lesion table (no network);
+        ``timings`` gets ``network`` (the pass's) and ``postprocess``."""
         t0 = time.perf_counter()
-        case = self._with_edge_tumours(case, prob, region)
+        prob = network.probability
+        case = self._with_edge_tumours(case, prob, network.region)
         box = liver_box(case.prepared_liver)
         if box is None:  # prepare_volume rejects empty livers; a liver lost in resampling gives nothing
             original = np.zeros(case.image.shape, np.uint8)
@@ -270,7 +298,8 @@ class Predictor:
                 original &= case.liver
             prob_original = to_original_in_box(prob, case.grid, box)
         table = lesions(case_id, original, prob_original, case.image.affine, self.infer.lesion_connectivity)
-        return CaseResult(original, prob_original, table, {"postprocess": time.perf_counter() - t0}, case.liver)
+        timings = {"network": network.seconds, "postprocess": time.perf_counter() - t0}
+        return CaseResult(original, prob_original, table, timings, case.liver)
 
     def _with_edge_tumours(self, case: LoadedCase, prob: NDArray, region: NDArray) -> LoadedCase:
         """``case`` with the tumour components that touch its predicted liver added to that liver, on
@@ -285,6 +314,14 @@ class Predictor:
             return case
         back = to_original_in_box(added, case.grid, box) >= 0.5
         return dataclasses.replace(case, liver=case.liver | back, prepared_liver=liver)
+
+
+def _with_infer(infer: InferConfig, overrides: dict[str, object]) -> InferConfig:
+    """``infer`` with ``overrides`` of its fields; InputError naming an unknown field."""
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(InferConfig)})
+    if unknown:
+        raise InputError(None, f"unknown inference setting(s) {', '.join(unknown)}")
+    return dataclasses.replace(infer, **overrides)
 
 
 def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArray],

@@ -4,7 +4,9 @@
 ``Config``), ``model.json`` (format version, seed, best iteration and Jaccard, validation history)
 and ``train_log.jsonl`` (the training log). Every file is written atomically. A tumour model may
 hold its liver model, a model folder itself (``config.preprocess.target == "liver"``), as
-``model/liver/`` (``embed_liver_model``): then ``predict`` needs no liver mask.
+``model/liver/`` (``embed_liver_model``): then ``predict`` needs no liver mask. The folder decides how
+it predicts (``inference.predictor.Predictor``): ``config.json``'s ``infer`` block (a study writes the
+settings it predicts with there, ``write_infer``) and the arithmetic its ``train`` block trained in.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config, read_config
+from ..config import Config, InferConfig, read_config
 from ..errors import InputError
 from ..io.atomic import DIR_MODE, atomic_path, replace_dir, temporary_prefix, write_json, write_text
 
@@ -109,6 +111,15 @@ def write_model_info(folder: str | Path, config: Config, info: dict[str, Any]) -
     folder = Path(folder)
     write_text(folder / CONFIG, config.to_json())
     write_json(folder / INFO, {"format": MODEL_FORMAT, "version": MODEL_VERSION, **info})
+
+
+def write_infer(folder: str | Path, infer: InferConfig) -> None:
+    """Make ``infer`` the inference settings of the model folder ``folder`` (its ``config.json``), so
+    that whoever predicts with the folder later predicts as the caller does; unchanged settings
+    leave the file as it is."""
+    config = read_config(Path(folder) / CONFIG)
+    if config.infer != infer:
+        write_text(Path(folder) / CONFIG, config.replace(infer=infer).to_json())
 
 
 def write_weights(folder: str | Path, state: dict[str, torch.Tensor]) -> None:

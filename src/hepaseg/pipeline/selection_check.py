@@ -76,8 +76,7 @@ def _prediction_folders(runs: list[tuple[RunScore, Path]], study_preds: Mapping[
                         config: Config, manifest: Path, device: str, progress: bool) -> dict[str, Path]:
     """Run label -> folder of its test predictions; predicts the runs the study has not predicted."""
     from ..inference.batch import predict_paths
-    from ..model.device import trained_precision
-    from ..model.folder import WEIGHTS
+    from ..model.folder import WEIGHTS, write_infer
 
     folder = out / PREDS
     marker = folder / INPUTS
@@ -91,9 +90,8 @@ def _prediction_folders(runs: list[tuple[RunScore, Path]], study_preds: Mapping[
             folders[row.run] = study_preds[row.algorithm]
         elif (model / WEIGHTS).is_file():  # a run never validated has no kept state to test
             target = folder / f"seed-{row.seed:03d}"
-            summary = predict_paths(model, target, dataset=manifest, split="test", device=device,
-                                    precision=trained_precision(config.train.mixed_precision, device),
-                                    infer=asdict(config.infer), progress=progress)
+            write_infer(model, config.infer)
+            summary = predict_paths(model, target, dataset=manifest, split="test", device=device, progress=progress)
             if summary.failed:
                 raise InputError(target, f"{len(summary.failed)} case(s) failed to predict (see the lines above)")
             folders[row.run] = target

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,8 +143,7 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
     from ..evaluation.liver import score_livers, write_liver_scores
     from ..inference.batch import predict_paths
     from ..inference.outputs import LIVER_DIR
-    from ..model.device import trained_precision
-    from ..model.folder import embed_liver_model, model_dir
+    from ..model.folder import embed_liver_model, model_dir, write_infer
     from ..report.liver import liver_sections
     from ..report.page import write_report
     from ..report.run import run_sections
@@ -227,13 +226,12 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
         failed, no_liver = 0, {}
         for name, model in (("A1", model_dir(a1)), ("A2", model_dir(a2))):
             embed_liver_model(model_dir(liver), model)
+            write_infer(model, config.infer)  # the folder says how it predicts: hepaseg predict repeats this
             for auto in (False, True):
                 for split in PREDICT_SPLITS:
                     if dataset.split(split):
                         summary = predict_paths(model, preds[name + AUTO * auto], dataset=manifest, split=split,
-                                                overwrite=True, device=device, infer=asdict(config.infer),
-                                                precision=trained_precision(config.train.mixed_precision, device),
-                                                progress=progress, auto_liver=auto)
+                                                overwrite=True, device=device, progress=progress, auto_liver=auto)
                         if auto:  # no plausible liver: the fully automatic pipeline found no tumour there
                             no_liver.update(summary.failed)
                             write_empty_predictions(dataset, preds[name + AUTO], [i for i, _ in summary.failed])
