@@ -34,3 +34,50 @@ def test_fields_added_later_are_stored_only_when_not_at_their_default():
     assert liver.to_dict()["patch"]["lesion_fraction"] == 0.5
     for config in (paper_config(), demo, liver):  # the round trip restores the defaults that were left out
         assert Config.from_dict(config.to_dict()) == config
+
+
+def test_every_configuration_field_decides_some_stage():
+    """The stage table (``config.DECIDES``) claims every field of every block, so no field can change a
+    result without changing some stage's fingerprint."""
+    from hepaseg.config import DECIDES
+
+    claimed = {name for names in DECIDES.values() for name in names}
+    for block, fields in dataclasses.asdict(paper_config()).items():
+        if block == "preset":
+            continue
+        for name in fields:
+            assert block in claimed or f"{block}.{name}" in claimed, f"{block}.{name} decides no stage"
+
+
+def test_stage_values_hold_exactly_the_deciding_fields():
+    from hepaseg.config import stage_values
+
+    cfg = demo_config()
+    assert stage_values(cfg, "evaluate") == {"evaluate": dataclasses.asdict(cfg.evaluate)}
+    selection = stage_values(cfg, "selection")["select"]
+    assert "check_runs" not in selection and selection["runs"] == 4 and selection["max_iterations"] == 3000
+    training = stage_values(cfg, "training")
+    assert training["infer"] == {"tile_output_size": (96, 96, 32), "threshold": 0.5}  # validation uses them
+    assert training["train"] == dataclasses.asdict(cfg.train)
+
+
+def test_resume_conflicts_by_scope():
+    from hepaseg.config import resume_conflicts
+
+    cfg = demo_config()
+
+    def changed(**blocks):
+        return cfg.replace(**{k: dataclasses.replace(getattr(cfg, k), **v) for k, v in blocks.items()})
+
+    longer = changed(train={"iterations": 9000})
+    assert resume_conflicts("training", cfg, longer) == []  # a run may be trained further
+    assert resume_conflicts("selection", cfg, longer) == ["train.iterations"]
+    assert resume_conflicts("study", cfg, longer) == ["train.iterations"]
+    no_check = changed(select={"check_runs": False})
+    assert resume_conflicts("study", cfg, no_check) == [] == resume_conflicts("selection", cfg, no_check)
+    tta_off = changed(infer={"tta": False})  # decides predictions, not a training run
+    assert resume_conflicts("training", cfg, tta_off) == [] == resume_conflicts("selection", cfg, tta_off)
+    assert resume_conflicts("study", cfg, tta_off) == ["infer.tta"]
+    assert resume_conflicts("training", cfg, changed(infer={"threshold": 0.4})) == ["infer.threshold"]
+    assert resume_conflicts("training", cfg, changed(select={"eta": 3})) == []
+    assert resume_conflicts("selection", cfg, changed(select={"eta": 3})) == ["select.eta"]

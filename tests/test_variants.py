@@ -12,7 +12,7 @@ import pytest
 
 from hepaseg.config import PRESETS, VARIANTS, Config, liver_preset_for, preset, variant_config
 from hepaseg.data.manifest import Case
-from hepaseg.data.preprocess import CACHE_FORMAT, fingerprint
+from hepaseg.data.preprocess import CACHE_FORMAT, case_fingerprint
 from hepaseg.errors import InputError
 from hepaseg.model.shapes import input_size, valid_output_size
 from hepaseg.variants import uniform_valid_output
@@ -99,8 +99,8 @@ def test_the_fingerprint_changes_with_a_slice_spacing_only(tmp_path: Path):
     for name in ("image", "liver"):
         st = image.stat()
         h.update(f"{name}|{image}|{st.st_size}|{st.st_mtime_ns}".encode())
-    assert fingerprint(case, base) == h.hexdigest()
-    assert fingerprint(case, preset("demo-3d").preprocess) != fingerprint(case, base)
+    assert case_fingerprint(case, base) == h.hexdigest()
+    assert case_fingerprint(case, preset("demo-3d").preprocess) != case_fingerprint(case, base)
 
 
 def test_configurations_without_a_slice_spacing_serialise_as_before():

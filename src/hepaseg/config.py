@@ -359,14 +359,13 @@ def read_config(path: str | Path) -> Config:
 
 
 def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
-                   resumed: Config | None = None, where: str | Path | None = None,
-                   may_differ: tuple[str, ...] = ()) -> Config:
+                   resumed: Config | None = None, where: str | Path | None = None, scope: str = "study") -> Config:
     """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``).
 
     ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
     else the paper preset. On resume, a preset or file that differs from the resumed run's
-    configuration (in fields other than ``may_differ``, e.g. ``train.iterations``) is an error
-    naming ``where``.
+    configuration in a field that decides a run of ``scope`` (``resume_conflicts``: ``training`` may
+    be trained further, a ``study`` may switch its selection check) is an error naming ``where``.
 
     Raises:
         InputError: both a preset and a file, an unknown preset, an unreadable file, or a
@@ -378,7 +377,7 @@ def resolve_config(preset_name: str | None = None, config_file: str | Path | Non
         return resumed if resumed is not None else preset("paper")
     config = read_config(config_file) if config_file is not None else preset(preset_name)
     if resumed is not None:
-        changed = [name for name in differences(resumed, config) if name not in may_differ]
+        changed = resume_conflicts(scope, resumed, config)
         if changed:
             option = "--config" if config_file is not None else "--preset"
             raise InputError(where, f"was started with another configuration (preset {resumed.preset!r}; differs "
@@ -398,3 +397,44 @@ def differences(a: Config, b: Config) -> list[str]:
         return out
 
     return walk(a.to_dict(), b.to_dict(), "")
+
+
+# Which configuration fields decide which stage's result, in one table: a stage's fingerprint covers
+# them (``stage_values``) and a resumed stage refuses a configuration that differs in them
+# (``resume_conflicts``). An entry names a whole block ("model") or one field ("select.eta"). Training
+# validates with the inference tile and threshold, so those two decide the kept state as well.
+DECIDES: dict[str, tuple[str, ...]] = {
+    "preprocess": ("preprocess",),
+    "training": ("preprocess", "model", "patch", "augment", "train", "infer.tile_output_size", "infer.threshold"),
+    "selection": ("select.runs", "select.min_iterations", "select.max_iterations", "select.eta", "select.first_seed"),
+    "predict": ("infer",),
+    "evaluate": ("evaluate",),
+    "selection_check": ("select.check_runs",),
+}
+# What a resume may change, by scope (a scope is a stage, or "study": every stage): a run may be trained
+# further; a study's selection check may be turned on or off. A selection's runs are "training" too.
+SCOPES: dict[str, tuple[str, ...]] = {"training": ("training",), "selection": ("training", "selection"),
+                                      "study": tuple(DECIDES)}
+MAY_CHANGE_ON_RESUME: dict[str, tuple[str, ...]] = {"training": ("train.iterations",), "selection": (),
+                                                    "study": ("select.check_runs",)}
+
+
+def stage_values(config: Config, stage: str) -> dict[str, Any]:
+    """The values of the fields that decide ``stage`` (``DECIDES``), by block, for its fingerprint,
+    e.g. ``{"evaluate": {...}}`` or ``{"select": {"runs": 16, ...}}``."""
+    data, out = config.to_dict(), {}
+    for name in DECIDES[stage]:
+        block, _, field_name = name.partition(".")
+        if field_name:
+            out.setdefault(block, {})[field_name] = data[block].get(field_name)
+        else:
+            out[block] = data[block]
+    return out
+
+
+def resume_conflicts(scope: str, stored: Config, config: Config) -> list[str]:
+    """The dotted fields in which ``config`` differs from the ``stored`` one of a run of ``scope``
+    (``SCOPES``) and which decide it, less what a resume of it may change (``MAY_CHANGE_ON_RESUME``)."""
+    decisive = [name for stage in SCOPES[scope] for name in DECIDES[stage]]
+    return [name for name in differences(stored, config) if name not in MAY_CHANGE_ON_RESUME[scope]
+            and any(name == d or name.startswith(d + ".") for d in decisive)]

@@ -32,3 +32,21 @@ def test_model_folder_errors(tmp_path):
     (folder / INFO).write_text(json.dumps({**info, "version": 99}))
     with pytest.raises(InputError, match="version 99"):
         load_model(folder)
+
+
+def test_write_infer_makes_the_settings_the_folders_own(tmp_path):
+    """``write_infer`` rewrites only ``config.json``'s ``infer`` block, and leaves the file untouched when
+    the settings are already the folder's."""
+    import dataclasses
+
+    from hepaseg.config import demo_config, read_config
+    from hepaseg.model.folder import CONFIG, write_infer, write_model_info
+
+    cfg = demo_config()
+    write_model_info(tmp_path, cfg, {"seed": 0})
+    before = (tmp_path / CONFIG).stat().st_mtime_ns
+    write_infer(tmp_path, cfg.infer)
+    assert (tmp_path / CONFIG).stat().st_mtime_ns == before
+    changed = dataclasses.replace(cfg.infer, tta=False, threshold=0.4)
+    write_infer(tmp_path, changed)
+    assert read_config(tmp_path / CONFIG) == cfg.replace(infer=changed)

@@ -131,7 +131,7 @@ def test_the_trainings_side_by_side_equal_each_trained_alone(study, cohort, tmp_
     from hepaseg.config import liver_preset_for
     from hepaseg.model.device import torch_threads
     from hepaseg.model.folder import WEIGHTS, model_dir
-    from hepaseg.pipeline.study import a2_seed, training_slots
+    from hepaseg.pipeline.trainings import a2_seed, training_slots
     from hepaseg.selection.executors import LocalExecutor
     from hepaseg.selection.halving import run_selection
     from hepaseg.training.liver import train_liver

@@ -48,7 +48,7 @@ def _run_config_and_seed(args, preset_name: str | None):
     from ..training.train import run_settings
 
     resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
-    config = resolve_config(preset_name, args.config, resumed, args.out, may_differ=("train.iterations",))
+    config = resolve_config(preset_name, args.config, resumed, args.out, scope="training")
     if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
         raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
     seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
@@ -217,7 +217,8 @@ def _run_select(args) -> None:
     )
     from ..training.validation import metric_label
 
-    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out,
+                            scope="selection")
     if args.liver_model is not None:
         check_liver_model(args.liver_model)
     if args.dry_run:

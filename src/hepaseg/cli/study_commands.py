@@ -100,8 +100,7 @@ def _run_study(args) -> None:
     from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 
-    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out,
-                            may_differ=("select.check_runs",))  # the selection check may be turned off or on
+    config = resolve_config(args.preset, args.config, resumed_config(args.out) if args.resume else None, args.out)
     if args.variants is not None:
         _run_ablation(args, config)
         return

@@ -206,7 +206,7 @@ def _settings(config: PreprocessConfig) -> dict:
     return settings
 
 
-def fingerprint(case: Case, config: PreprocessConfig) -> str:
+def case_fingerprint(case: Case, config: PreprocessConfig) -> str:
     """A hash of the case's input files (path, size, mtime), its DICOM series and the configuration.
 
     ``slice_spacing_mm`` enters only when set, so the caches written before it existed stay valid.
@@ -226,7 +226,7 @@ def prepare_case(case: Case, cache_dir: Path, config: PreprocessConfig) -> bool:
     """Pre-process one manifest case into the cache; returns False if it was already up to date."""
     cache_dir = Path(cache_dir)
     try:
-        fp = fingerprint(case, config)
+        fp = case_fingerprint(case, config)
     except FileNotFoundError as exc:
         raise InputError(exc.filename, "file not found") from exc
     record_path = cache_dir / case.id / RECORD

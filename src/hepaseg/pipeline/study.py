@@ -7,11 +7,7 @@ Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it d
 3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
 4. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 
-   On a CPU with 2 or more cores these three train side by side in ``training_slots`` worker
-   processes (a ``SlotPool``, the cores shared by them): a free slot takes A1's next run-to-budget
-   task first, else A2's next chunk of ``validate_every`` iterations, else the liver model's, so no
-   core idles while A1's rungs wait for their last run. Each run is trained as it would be alone
-   with the slot's threads. Elsewhere (GPU, one core, ``workers=1``) they train one after another.
+   On a CPU with 2 or more cores these three train side by side (``pipeline.trainings``).
 5. ``predict``: the liver model is embedded in both models; both predict the test and unlabeled
    cases inside the given livers -> ``<out>/preds/{A1,A2}`` and fully automatically, inside the
    liver model's livers -> ``<out>/preds/{A1,A2}-auto``.
@@ -32,25 +28,20 @@ run again. An unfinished training or selection continues from its checkpoints.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..config import Config, liver_preset_for
+from ..config import Config, liver_preset_for, stage_values
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
 from ..io.lock import folder_lock
-from ..selection.executors import Executor, SlotPool
 from .record import STATE, Record, Stages, fingerprint
-
-if TYPE_CHECKING:
-    from ..training.train import RunResult
+from .trainings import Trainings, run_trainings, training_keys
 
 ALGORITHMS = ("A1", "A2")
 AUTO = "-auto"  # suffix of an algorithm that segments inside the liver model's liver
@@ -94,144 +85,99 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
             raise InputError(manifest, f"has no '{split}' case; a study needs train, val and test cases")
     folder = Path(out).resolve()
     with folder_lock(folder):
-        return _run_stages(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
+        study = _open_study(manifest, dataset, folder, config, liver_config, resume, device, workers, progress, log)
+        return _run_stages(study)
 
 
-def training_slots(device: str, workers: int | None) -> int:
-    """Worker processes the study's three trainings (liver model, A2, A1's runs) share side by side:
-    on the CPU with 2 or more cores ``workers`` (default 2, each with the cores shared), else 0 (they
-    train one after another in this process, A1's runs on ``workers`` devices).
+@dataclass(frozen=True)
+class _Study:
+    """A study being run: its inputs, settings and folders, its record and stage runner."""
 
-    Raises:
-        InputError: ``workers`` below 1.
-    """
-    from ..model.device import resolve_device
+    manifest: Path
+    dataset: Dataset
+    config: Config
+    stages: Stages
+    trainings: Trainings
+    preds: dict[str, Path]
+    evaluation: Path
+    report: Path
 
-    if workers is not None and workers < 1:
-        raise InputError(None, f"workers must be >= 1, got {workers}")
-    cores = os.cpu_count() or 1
-    if cores < 2 or resolve_device(device).type != "cpu" or workers == 1:
-        return 0
-    return min(workers or 2, cores)
-
-
-def train_in_chunks(pool: SlotPool, priority: int, prep: Path, run: Path, config: Config, seed: int,
-                    log: Callable[[str], None], name: str) -> dict[str, Any]:
-    """Train (or continue) run ``run`` to ``config.train.iterations`` as tasks of the pool of
-    ``train.validate_every`` iterations each, so that tasks of a higher priority (A1's rungs) wait at most
-    one chunk for a slot; a chunked run equals one trained in one go (with the same threads). Returns
-    the stage's facts."""
-    from ..selection.halving import Task, run_to_budget
-    from ..training.checkpoint import trained_iterations
-
-    total, every = config.train.iterations, config.train.validate_every
-    done = trained_iterations(run)
-    ends = [until for until in range(every, total, every) if until > done] + [total]
-    seconds, result = 0.0, None
-    for index, until in enumerate(ends):
-        result = pool.submit(run_to_budget, Task(seed, index, until, str(prep), str(run), config), priority).result()
-        seconds += result.seconds
-        log(f"[{name}] {result.iterations_done} / {total} it.")
-    return training_facts(result.iterations_done, result.best_jaccard, seconds, result.iterations_done - done)
+    @property
+    def folder(self) -> Path:
+        return self.stages.record.path.parent
 
 
-def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
-                resume: bool, device: str, workers: int | None, progress: bool,
-                log: Callable[[str], None]) -> StudyResult:
-    """The stages of ``run_study``, with the study folder locked."""
-    from ..data.preprocess import load_prepared, preprocess_dataset
-    from ..evaluation.liver import score_livers, write_liver_scores
-    from ..inference.batch import predict_paths
-    from ..inference.outputs import LIVER_DIR
-    from ..model.folder import embed_liver_model, model_dir, write_infer
-    from ..report.liver import liver_sections
-    from ..report.page import write_report
-    from ..report.run import run_sections
-    from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
-    from ..selection.executors import make_executor
-    from ..selection.halving import check_selection_feasible, run_selection
-    from .evaluation import write_evaluation
-    from .selection_check import run_check
-
+def _open_study(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
+                resume: bool, device: str, workers: int | None, progress: bool, log: Callable[[str], None]) -> _Study:
+    """The study in ``folder`` (its record opened or started), with the liver configuration it uses:
+    the given one, else the one it recorded, else ``presets.liver_preset_for(config)``."""
     record = Record(folder, config, resume)
     recorded = record.data.get("liver_config")
     liver_config = liver_config or (Config.from_dict(recorded) if recorded else liver_preset_for(config))
     record.data["liver_config"] = liver_config.to_dict()
-    prep, a2, a1 = folder / "prep", folder / "a2", folder / "a1"
-    liver = folder / "liver"
+    trainings = Trainings(manifest, folder / "prep", folder / "liver", folder / "a2", folder / "a1", config,
+                          liver_config, device, workers, progress, log)
     preds = {name: folder / "preds" / name for name in (*ALGORITHMS, *(a + AUTO for a in ALGORITHMS))}
-    evaluation, report = folder / "eval", folder / "report.html"
-    stages = Stages(record, log)
-    stage = stages.run
+    return _Study(manifest, dataset, config, Stages(record, log), trainings, preds, folder / "eval",
+                  folder / "report.html")
 
-    cfg = config.to_dict()
 
-    def do_preprocess() -> dict[str, Any]:
-        summary = preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
+def _run_stages(study: _Study) -> StudyResult:
+    """The stages of ``run_study`` in order, with the study folder locked; each stage's fingerprint
+    chains the one before it, so a change re-runs that stage and every stage after it."""
+    from ..report.selection_check import CHECK_DIR, CHECK_FORMAT
+    from .selection_check import run_check
+
+    t = study.trainings
+    prep_key = _preprocess(study)
+    keys = training_keys(t, prep_key, _input_fingerprints(study.dataset, t.liver_config))
+    run_trainings(study.stages, t, keys)
+    predict_key = _predict(study, keys)
+    evaluate_key = _evaluate(study, predict_key)
+    study.stages.run("selection_check", fingerprint(evaluate_key, stage_values(study.config, "selection_check"),
+                                                    CHECK_FORMAT),
+                     lambda: run_check(study.manifest, t.a1, t.a2, study.preds, study.folder / CHECK_DIR, study.config,
+                                       predict_key, t.device, t.workers, t.progress))
+    _report(study, evaluate_key)
+    stages = study.stages
+    return StudyResult(study.folder, study.report, study.evaluation, stages.seconds, tuple(stages.skipped))
+
+
+def _preprocess(study: _Study) -> str:
+    """The stage ``preprocess`` (the prepared-case cache); returns the fingerprint of the cache's cases."""
+    from ..data.preprocess import load_prepared, preprocess_dataset
+
+    t = study.trainings
+
+    def work() -> dict[str, Any]:
+        summary = preprocess_dataset(study.manifest, t.prep, study.config.preprocess, workers=t.workers,
+                                     progress=t.progress)
         return {"done": summary.done, "skipped": summary.skipped}
 
-    stage("preprocess", fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, config)),
-          do_preprocess)
-    prep_fp = fingerprint(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(prep).cases))
+    study.stages.run("preprocess", fingerprint(study.manifest.read_text(encoding="utf-8"),
+                                               _input_fingerprints(study.dataset, study.config)), work)
+    return fingerprint(sorted(c.record().get("fingerprint", c.id) for c in load_prepared(t.prep).cases))
 
-    liver_fp = fingerprint(manifest.read_text(encoding="utf-8"), _input_fingerprints(dataset, liver_config),
-                           liver_config.to_dict(), config.select.first_seed)
-    training = {k: cfg[k] for k in ("preprocess", "model", "patch", "augment", "train")}
-    a2_fp = fingerprint(prep_fp, training, a2_seed(config))
-    # select.check_runs decides nothing A1 does: turning the selection check on or off keeps A1
-    a1_fp = fingerprint(prep_fp, training, {k: v for k, v in cfg["select"].items() if k != "check_runs"})
 
-    def do_a1(executor: Executor) -> dict[str, Any]:
-        if device == "auto":
-            check_selection_feasible(config, executor.slots)
-        result = run_selection(prep, a1, config, executor, resume=True, progress=progress)
-        return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
-                "table": str(result.table), "task_seconds": result.task_seconds}
+def _predict(study: _Study, keys: dict[str, str]) -> str:
+    """The stage ``predict``: the liver model embedded in both models, which then predict the test and
+    unlabeled cases as their folders say (``model.folder.write_infer``: the study's ``infer``), inside
+    the given livers and fully automatically; returns its fingerprint."""
+    from ..inference.batch import predict_paths
+    from ..model.folder import embed_liver_model, model_dir, write_infer
 
-    slots = training_slots(device, workers)
-    if slots:  # CPU: the three trainings side by side in worker processes, A1's rungs first
-        from ..training.liver import prepare_liver
+    t, dataset, preds = study.trainings, study.dataset, study.preds
 
-        def do_liver() -> dict[str, Any]:
-            liver_prep = prepare_liver(manifest, liver, liver_config, workers, progress=False)
-            return {"preset": liver_config.preset, **train_in_chunks(pool, 2, liver_prep, liver, liver_config,
-                                                                     config.select.first_seed, log, "liver")}
-
-        log(f"[train] liver model, A2 and A1 side by side in {slots} worker processes")
-        with SlotPool(["cpu"] * slots) as pool:
-            stages.run_together([
-                ("liver", liver_fp, do_liver, (liver,)),
-                ("a2", a2_fp, partial(train_in_chunks, pool, 1, prep, a2, config, a2_seed(config), log, "a2"), (a2,)),
-                ("a1", a1_fp, partial(do_a1, pool.executor(priority=0)), (a1,))], on_error=pool.close)
-    else:
-        from ..training.liver import train_liver
-        from ..training.train import train_run
-
-        def do_liver() -> dict[str, Any]:
-            result = train_liver(manifest, liver, liver_config, seed=config.select.first_seed, device=device,
-                                 resume=True, progress=progress, workers=workers)
-            return {"preset": liver_config.preset, **run_facts(result)}
-
-        stage("liver", liver_fp, do_liver, stale=(liver,))
-        stage("a2", a2_fp, lambda: run_facts(train_run(prep, a2, config, seed=a2_seed(config), device=device,
-                                                       resume=True, progress=progress)), stale=(a2,))
-
-        def do_a1_here() -> dict[str, Any]:
-            with make_executor("local", workers=workers, device=device) as executor:
-                return do_a1(executor)
-
-        stage("a1", a1_fp, do_a1_here, stale=(a1,))
-
-    def do_predict() -> dict[str, Any]:
+    def work() -> dict[str, Any]:
         failed, no_liver = 0, {}
-        for name, model in (("A1", model_dir(a1)), ("A2", model_dir(a2))):
-            embed_liver_model(model_dir(liver), model)
-            write_infer(model, config.infer)  # the folder says how it predicts: hepaseg predict repeats this
+        for name, model in (("A1", model_dir(t.a1)), ("A2", model_dir(t.a2))):
+            embed_liver_model(model_dir(t.liver), model)
+            write_infer(model, study.config.infer)  # the folder says how it predicts: hepaseg predict repeats this
             for auto in (False, True):
                 for split in PREDICT_SPLITS:
                     if dataset.split(split):
-                        summary = predict_paths(model, preds[name + AUTO * auto], dataset=manifest, split=split,
-                                                overwrite=True, device=device, progress=progress, auto_liver=auto)
+                        summary = predict_paths(model, preds[name + AUTO * auto], dataset=study.manifest, split=split,
+                                                overwrite=True, device=t.device, progress=t.progress, auto_liver=auto)
                         if auto:  # no plausible liver: the fully automatic pipeline found no tumour there
                             no_liver.update(summary.failed)
                             write_empty_predictions(dataset, preds[name + AUTO], [i for i, _ in summary.failed])
@@ -241,29 +187,47 @@ def _run_stages(manifest: Path, dataset: Dataset, folder: Path, config: Config, 
             raise InputError(preds["A1"].parent, f"{failed} case(s) failed to predict (see the lines above)")
         return {"cases": {s: len(dataset.split(s)) for s in PREDICT_SPLITS}, "no_liver": no_liver}
 
-    predict_fp = fingerprint(a1_fp, a2_fp, liver_fp, cfg["infer"], manifest.read_text(encoding="utf-8"))
-    stage("predict", predict_fp, do_predict, stale=tuple(preds.values()))
+    key = fingerprint(keys["a1"], keys["a2"], keys["liver"], stage_values(study.config, "predict"),
+                      stage_values(t.liver_config, "predict"), study.manifest.read_text(encoding="utf-8"))
+    study.stages.run("predict", key, work, stale=tuple(preds.values()))
+    return key
 
-    def do_evaluate() -> dict[str, Any]:
-        results = write_evaluation(manifest, preds, evaluation, split="test", config=config.evaluate,
-                                   workers=workers)
-        livers = score_livers(manifest, preds["A2" + AUTO] / LIVER_DIR, split="test")
-        write_liver_scores(livers, evaluation)
+
+def _evaluate(study: _Study, predict_key: str) -> str:
+    """The stage ``evaluate``: the four algorithms against the raters, the predicted livers against the
+    given ones; returns its fingerprint (a new evaluation folder format re-evaluates)."""
+    from ..evaluation.liver import score_livers, write_liver_scores
+    from ..inference.outputs import LIVER_DIR
+    from .evaluation import write_evaluation
+
+    def work() -> dict[str, Any]:
+        results = write_evaluation(study.manifest, study.preds, study.evaluation, split="test",
+                                   config=study.config.evaluate, workers=study.trainings.workers)
+        livers = score_livers(study.manifest, study.preds["A2" + AUTO] / LIVER_DIR, split="test")
+        write_liver_scores(livers, study.evaluation)
         return {"cases": len(results.info.cases), "liver_dice": float(np.mean([r.dice for r in livers]))}
 
-    evaluate_fp = fingerprint(predict_fp, cfg["evaluate"], RESULTS_FORMAT)  # a new folder format re-evaluates
-    stage("evaluate", evaluate_fp, do_evaluate, stale=(evaluation,))
+    key = fingerprint(predict_key, stage_values(study.config, "evaluate")["evaluate"], RESULTS_FORMAT)
+    study.stages.run("evaluate", key, work, stale=(study.evaluation,))
+    return key
 
-    stage("selection_check", fingerprint(evaluate_fp, config.select.check_runs, CHECK_FORMAT),
-          lambda: run_check(manifest, a1, a2, preds, folder / CHECK_DIR, config, predict_fp, device, workers, progress))
 
-    def do_report() -> dict[str, Any]:
-        write_report(evaluation, report, sections=[*liver_sections(evaluation),
-                                                   *run_sections(record.data, stages.seconds, device)])
-        return {"report": str(report)}
+def _report(study: _Study, evaluate_key: str) -> None:
+    """The stage ``report``: ``report.html`` from the evaluation, the liver and run sections (and an
+    exported rating's, whose summary is part of the fingerprint)."""
+    from ..report.liver import liver_sections
+    from ..report.page import write_report
+    from ..report.run import run_sections
 
-    stage("report", fingerprint(evaluate_fp, record.timings(but="report"), _rating_fingerprint(evaluation)), do_report)
-    return StudyResult(folder, report, evaluation, stages.seconds, tuple(stages.skipped))
+    stages = study.stages
+
+    def work() -> dict[str, Any]:
+        write_report(study.evaluation, study.report, sections=[
+            *liver_sections(study.evaluation), *run_sections(stages.record.data, stages.seconds, study.trainings.device)])
+        return {"report": str(study.report)}
+
+    stages.run("report", fingerprint(evaluate_key, stages.record.timings(but="report"),
+                                     _rating_fingerprint(study.evaluation)), work)
 
 
 def write_empty_predictions(dataset: Dataset, folder: Path, case_ids: list[str]) -> None:
@@ -292,24 +256,6 @@ def resumed_config(folder: str | Path) -> Config:
         raise InputError(path, f"corrupt study record ({type(exc).__name__}: {exc})") from None
 
 
-def training_facts(iterations: int, best_jaccard: float | None, seconds: float, trained: int) -> dict[str, Any]:
-    """A training stage's facts: iterations, best validation score, seconds of this call, and iterations
-    per second (``trained`` iterations in those seconds)."""
-    return {"iterations": iterations, "best_jaccard": best_jaccard, "seconds": seconds,
-            "its_per_second": trained / max(seconds, 1e-9)}
-
-
-def run_facts(result: RunResult) -> dict[str, Any]:
-    """``training_facts`` of a run trained in this process."""
-    return training_facts(result.iterations_done, result.best_jaccard, result.seconds, result.iterations_done)
-
-
-def a2_seed(config: Config) -> int:
-    """A2's seed: the first one after A1's seeds, so that A2 is an independent draw and not one of
-    the runs A1 chooses from (with one of A1's seeds, A1 would contain A2 bit for bit on the CPU)."""
-    return config.select.first_seed + config.select.runs
-
-
 def _rating_fingerprint(evaluation: Path) -> str | None:
     """The exported rating's summary beside the evaluation (None without one)."""
     from ..rating.export import SUMMARY_FILE
@@ -321,9 +267,9 @@ def _rating_fingerprint(evaluation: Path) -> str | None:
 
 def _input_fingerprints(dataset, config: Config) -> list[str]:
     """Per case, the pre-processing fingerprint of its files (path, size, mtime) and configuration."""
-    from ..data.preprocess import fingerprint
+    from ..data.preprocess import case_fingerprint
 
     try:
-        return [fingerprint(case, config.preprocess) for case in dataset.cases]
+        return [case_fingerprint(case, config.preprocess) for case in dataset.cases]
     except FileNotFoundError as exc:
         raise InputError(exc.filename, "file not found") from exc

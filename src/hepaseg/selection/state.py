@@ -17,13 +17,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..config import Config, differences
+from ..config import Config, resume_conflicts
 from ..errors import InputError
 from ..io.atomic import write_json
 
 STATE = "selection.json"
 STATE_FORMAT = 1
-NOT_SELECTION = ("select.check_runs",)  # configuration fields no selection depends on (the study's check)
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class SelectionState:
         if not resume:
             raise InputError(path.parent, "holds a selection already; pass --resume to continue it, or choose a new folder")
         state = cls.read(path)
-        if [name for name in differences(state.config, config) if name not in NOT_SELECTION]:
+        if resume_conflicts("selection", state.config, config):
             raise InputError(path, "the selection was started with another configuration; resume it with the same "
                                    "--preset/--config (or none)")
         if state.prep_dir != prep:

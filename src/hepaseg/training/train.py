@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config, TrainConfig, differences
+from ..config import Config, TrainConfig, resume_conflicts
 from ..data.preprocess import PreparedDataset, load_prepared
 from ..errors import InputError, Stopped
 from ..io.atomic import write_text
@@ -364,7 +364,7 @@ def _load_for_resume(run_dir: Path, config: Config, seed: int, resume: bool) -> 
         (stored, stored_seed), where = run_settings(run_dir), model_dir(run_dir)
     if stored_seed != seed:
         raise InputError(where, f"was trained with seed {stored_seed}, not {seed}")
-    changed = [name for name in differences(stored, config) if name != "train.iterations"]
+    changed = resume_conflicts("training", stored, config)
     if changed:
         raise InputError(where, f"was trained with another configuration (differs in {', '.join(changed)})")
     return saved
