@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from hepaseg.training.train import train_run
 
     torch.set_num_threads(args.threads)
-    from hepaseg.config import demo_config, with_assignments
+    from hepaseg.config import with_assignments
+    from hepaseg.presets import demo_config
 
     config = with_assignments(demo_config(), args.sets)
     manifest, prep = cohorts(args.exp, args.extra_val, config.preprocess)

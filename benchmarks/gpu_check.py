@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from train_throughput import VOLUMES, measure, synthetic_cache
 
-    from hepaseg.config import paper_config
+    from hepaseg.presets import paper_config
 
     if not torch.cuda.is_available():
         print(json.dumps({"error": "CUDA is not available", "placeholders": missing}))

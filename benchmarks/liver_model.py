@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepaseg.config import preset, with_assignments
+from hepaseg.config import with_assignments
+
+from hepaseg.presets import preset
 from hepaseg.inference.liver import liver_problem, predict_liver
 from hepaseg.inference.predictor import Predictor
 

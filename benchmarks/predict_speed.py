@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepaseg.config import preset
+from hepaseg.presets import preset
 from hepaseg.inference.batch import STAGES, CaseJob, predict_cases
 from hepaseg.inference.predictor import Predictor
 from hepaseg.io.volumes import write_volume

@@ -25,7 +25,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hepaseg.config import SelectConfig, demo_config
+from hepaseg.config import SelectConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.data.preprocess import preprocess_dataset
 from hepaseg.selection.executors import LocalExecutor, local_devices
 from hepaseg.selection.halving import run_config, run_selection

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepaseg.config import Config, preset
+from hepaseg.config import Config
+
+from hepaseg.presets import preset
 from hepaseg.data.preprocess import load_prepared, save_prepared_case
 from hepaseg.model.device import resolve_device
 from hepaseg.model.folder import LOG, model_dir

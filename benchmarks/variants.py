@@ -16,7 +16,7 @@ import argparse
 import json
 import platform
 
-from hepaseg.config import preset
+from hepaseg.presets import preset
 from hepaseg.model.shapes import input_size, receptive_field
 from hepaseg.model.unet import UNet, count_parameters
 from hepaseg.training.feasibility import step_memory_bytes

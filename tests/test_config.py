@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from hepaseg.config import Config, demo_config, paper_config, preset, with_assignments
+from hepaseg.config import Config, with_assignments
+
+from hepaseg.presets import demo_config, paper_config, preset
 from hepaseg.errors import InputError
 
 

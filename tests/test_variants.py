@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hepaseg.config import PRESETS, VARIANTS, Config, liver_preset_for, preset, variant_config
+from hepaseg.config import Config
+
+from hepaseg.presets import PRESETS, VARIANTS, liver_preset_for, preset, variant_config
 from hepaseg.data.manifest import Case
 from hepaseg.data.preprocess import CACHE_FORMAT, case_fingerprint
 from hepaseg.errors import InputError

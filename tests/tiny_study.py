@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hepaseg.config import (
-    Config,
-    InferConfig,
-    ModelConfig,
-    PatchConfig,
-    PreprocessConfig,
-    SelectConfig,
-    demo_config,
-    demo_liver_config,
-)
+from hepaseg.config import Config, InferConfig, ModelConfig, PatchConfig, PreprocessConfig, SelectConfig
+
+from hepaseg.presets import demo_config, demo_liver_config
 
 
 def tiny_study_config(iterations: int = 4) -> Config:

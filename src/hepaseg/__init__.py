@@ -1,10 +1,11 @@
 """hepaseg: liver tumour segmentation in late hepatobiliary-phase MRI."""
 
-from .config import Config, demo_config, paper_config, preset
+from .config import Config
 from .errors import InputError
 from .io.volumes import Volume, read_volume, write_mask, write_volume
+from .presets import demo_config, paper_config, preset
+from .version import __version__
 
-__version__ = "0.1.0"
 
 # imported on first use, so that ``import hepaseg`` loads neither torch nor the file-format and
 # image libraries (the GPU benchmark runs where some of them are not installed)

@@ -1,6 +1,6 @@
 """The architecture variants of the ablation (issue 18): 2D vs anisotropic 3D (the paper) vs isotropic 3D.
 
-``config.variant_config(base, variant)`` (re-exported there) turns any configuration into one of
+``presets.variant_config(base, variant)`` (re-exported there) turns any configuration into one of
 ``VARIANTS``. Only the model, the patch output size, the preprocessing z grid and the inference tile
 change; the iteration budget, batch, learning rate and schedule, patch sampling, loss, augmentation,
 post-processing and evaluation stay the base's.
@@ -15,7 +15,7 @@ post-processing and evaluation stay the base's.
   the demo's 12 slices of ~4 mm become 24 slices of 2 mm, the paper's 32 become 128 of 1 mm; the tile
   likewise. The widths are the base's divided by ``WIDTH_DIVISOR_3D`` (see there).
 
-This module sits below ``config`` (which imports it) and so works on the configuration values by
+This module sits below ``config`` (``presets`` re-exports it) and so works on the configuration values by
 ``dataclasses.replace`` alone; its shape arithmetic covers only the uniform 3D net and is checked
 against ``model.shapes`` by the tests.
 """

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hepaseg.config import ModelConfig, demo_config
+from hepaseg.config import ModelConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.model.folder import INFO, WEIGHTS, model_dir
 from hepaseg.training.checkpoint import CHECKPOINT, load_checkpoint
 

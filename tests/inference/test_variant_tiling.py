@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hepaseg.config import variant_config
+from hepaseg.presets import variant_config
 from hepaseg.inference.tiling import predict_tiled
 from hepaseg.model.shapes import margins
 from hepaseg.model.unet import UNet

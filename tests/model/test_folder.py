@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hepaseg.config import ModelConfig, demo_config
+from hepaseg.config import ModelConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.errors import InputError
 from hepaseg.model.folder import CONFIG, INFO, load_model, write_model_info, write_weights
 from hepaseg.model.unet import UNet
@@ -39,7 +41,9 @@ def test_write_infer_makes_the_settings_the_folders_own(tmp_path):
     the settings are already the folder's."""
     import dataclasses
 
-    from hepaseg.config import demo_config, read_config
+    from hepaseg.config import read_config
+
+    from hepaseg.presets import demo_config
     from hepaseg.model.folder import CONFIG, write_infer, write_model_info
 
     cfg = demo_config()

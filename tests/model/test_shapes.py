@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepaseg.config import ModelConfig, demo_config
+from hepaseg.config import ModelConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.errors import InputError
 from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, input_size, margins, output_size, pool_factor, valid_output_size
 from hepaseg.model.unet import unet2d_config, unet3d_config

@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from hepaseg.config import ModelConfig, demo_config
+from hepaseg.config import ModelConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.model.shapes import input_size
 from hepaseg.model.unet import UNet, aunet_config, count_parameters, unet2d_config, unet3d_config
 

@@ -128,7 +128,7 @@ def test_hepaseg_predict_on_each_model_folder_repeats_the_study_voxel_for_voxel(
 def test_the_trainings_side_by_side_equal_each_trained_alone(study, cohort, tmp_path):
     """The fixture's study trained the liver model, A2 (in chunks) and A1 in two worker processes;
     each run trained here alone, in this process with the slots' threads, comes out bit for bit equal."""
-    from hepaseg.config import liver_preset_for
+    from hepaseg.presets import liver_preset_for
     from hepaseg.model.device import torch_threads
     from hepaseg.model.folder import WEIGHTS, model_dir
     from hepaseg.pipeline.trainings import a2_seed, training_slots

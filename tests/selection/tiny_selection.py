@@ -7,7 +7,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from hepaseg.config import Config, ModelConfig, SelectConfig, demo_config
+from hepaseg.config import Config, ModelConfig, SelectConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.selection.state import STATE
 
 

@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hepaseg.config import ModelConfig, demo_config
+from hepaseg.config import ModelConfig
+
+from hepaseg.presets import demo_config
 from hepaseg.errors import InputError
 from hepaseg.model.shapes import input_size
 from hepaseg.model.unet import UNet

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from hepaseg.cli import main
-from hepaseg.config import Config, ModelConfig, demo_config
+from hepaseg.config import Config, ModelConfig
+from hepaseg.presets import demo_config
 from hepaseg.data.preprocess import load_prepared
 from hepaseg.errors import InputError
 from hepaseg.model.folder import CONFIG, INFO, LOG, WEIGHTS, load_model, model_dir

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepaseg.config import variant_config
+from hepaseg.presets import variant_config
 from hepaseg.data.manifest import load_manifest
 from hepaseg.data.preprocess import load_prepared, preprocess_dataset
 from hepaseg.inference.batch import predict_paths

@@ -92,7 +92,7 @@ def add_preprocess(sub) -> None:
 
 
 def _run_preprocess(args) -> None:
-    from ..config import resolve_config
+    from ..presets import resolve_config
     from ..data.preprocess import preprocess_dataset
 
     summary = preprocess_dataset(args.manifest, args.out, resolve_config(args.preset, args.config).preprocess, workers=args.workers)

@@ -30,7 +30,7 @@ def add_export(sub) -> None:
 
 
 def _run_export_nnunet(args) -> None:
-    from ..config import resolve_config
+    from ..presets import resolve_config
     from ..data.nnunet import TUMOUR_LABEL, export_nnunet
 
     rater = args.rater or resolve_config(args.preset).train.rater

@@ -44,7 +44,7 @@ def _run_config_and_seed(args, preset_name: str | None):
     ``--iterations``), as ``config.resolve_config`` resolves them for a run folder ``args.out``."""
     from dataclasses import replace
 
-    from ..config import resolve_config
+    from ..presets import resolve_config
     from ..training.train import run_settings
 
     resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
@@ -205,7 +205,7 @@ def add_select(sub) -> None:
 def _run_select(args) -> None:
     import json
 
-    from ..config import resolve_config
+    from ..presets import resolve_config
     from ..model.folder import check_liver_model
     from ..selection.executors import local_devices, make_executor
     from ..selection.halving import (

@@ -33,7 +33,7 @@ def add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> None:
-    from ..config import resolve_config
+    from ..presets import resolve_config
     from ..pipeline.evaluation import write_evaluation
 
     predictions, labels = dict(args.pred), dict(name_label(t) for t in args.label)
@@ -96,7 +96,8 @@ def add_study(sub) -> None:
 
 
 def _run_study(args) -> None:
-    from ..config import read_config, resolve_config
+    from ..config import read_config
+    from ..presets import resolve_config
     from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 

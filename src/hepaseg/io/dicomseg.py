@@ -143,6 +143,6 @@ def write_dicom_seg(seg, path: str | Path) -> Path:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__

@@ -1,6 +1,6 @@
 """The architecture ablation, resumable: ``hepaseg study --variants aunet,2d,3d --seeds 3``.
 
-Each variant is ``config.variant_config(base, name)``: the same iteration budget, patch sampling,
+Each variant is ``presets.variant_config(base, name)``: the same iteration budget, patch sampling,
 loss, augmentation and post-processing, another network (and for ``3d`` a grid resampled in z).
 Every variant trains the same seeds ``select.first_seed, ...``; nothing is selected, every run is
 evaluated, so the report separates the architecture's effect from the seed's. Stages, recorded in
@@ -24,7 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..config import VARIANTS, Config, PreprocessConfig, variant_config
+from ..config import Config, PreprocessConfig
+
+from ..presets import VARIANTS, variant_config
 from ..data.manifest import load_manifest
 from ..errors import InputError
 from ..io.lock import folder_lock

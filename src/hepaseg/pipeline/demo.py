@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import demo_config
+from ..presets import demo_config
 from ..errors import InputError
 from ..rating import export_ratings, init_rating, simulate_ratings
 from ..rating.prepare import open_store

@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config, liver_preset_for, stage_values
+from ..config import Config, stage_values
+
+from ..presets import liver_preset_for
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT

@@ -68,7 +68,7 @@ def environment(device: str) -> list[list[str]]:
     import scipy
     import torch
 
-    from .. import __version__
+    from ..version import __version__
     from ..model.device import native_bf16
 
     rows = [["hepaseg", __version__], ["python", platform.python_version()], ["torch", torch.__version__],

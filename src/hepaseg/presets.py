@@ -1,0 +1,153 @@
+"""The named configurations: the presets (``paper``, ``demo``, the liver models' ``paper-liver`` and
+``demo-liver``), the ablation's variants of the tumour presets (``paper-2d`` ... ``demo-3d``, made by
+``variants.variant_config``), one registry ``PRESETS``, and ``resolve_config``: what ``--preset`` /
+``--config`` / ``--resume`` mean for every command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    Config,
+    InferConfig,
+    ModelConfig,
+    PatchConfig,
+    PreprocessConfig,
+    SelectConfig,
+    TrainConfig,
+    read_config,
+    resume_conflicts,
+)
+from .errors import InputError
+from .variants import VARIANTS, variant_config
+
+__all__ = ["PRESETS", "VARIANTS", "demo_config", "demo_liver_config", "liver_preset_for", "paper_config",
+           "paper_liver_config", "preset", "resolve_config", "variant_config"]
+
+
+def paper_config() -> Config:
+    """The method as METHOD.md writes it."""
+    return Config()
+
+
+def demo_config() -> Config:
+    """The same code at a size that trains a useful model in minutes on 2 CPU cores."""
+    return Config(
+        preset="demo",
+        preprocess=PreprocessConfig(inplane_spacing_mm=2.0),
+        # 3 levels (one 1x1x3 conv in levels 2-3, no z pooling): 76 x 76 x 18 -> 36 x 36 x 12,
+        # 0.14 M parameters; in trials on the 2 mm demo cohort it gave a better test Dice than a
+        # 4-level 8..64 net in about half the time (docs/training.md)
+        model=ModelConfig(
+            widths=(16, 32, 64),
+            z_convs=(0, 1, 1),
+            pools=((2, 2, 1), (2, 2, 1)),
+            dropout=0.1,
+        ),
+        # a tumour patch centres on a lesion drawn uniformly, then a voxel of it ("lesion"): the 2 mm
+        # demo net otherwise rarely sees the small lesions, which were most of its misses (detection
+        # F1 0.60 -> 0.72 on the demo's test cases, docs/training.md)
+        patch=PatchConfig(output_size=(36, 36, 12), tumor_sampling="lesion"),
+        # validate_every divides the selection budgets (750, 1500, 3000), so every rung is ranked on a
+        # validation at its end; bf16 autocast where the CPU has bf16 instructions (2x faster). A cosine
+        # decay after 100 warm-up steps converges in about half the steps of a constant rate; the
+        # validated and kept model is a moving average of the weights (decay 0.995, about the last 200
+        # steps): with batch size 2 the raw weights' test Dice swings by 0.1 between validations
+        train=TrainConfig(iterations=3000, validate_every=750, ema_decay=0.995, lr_schedule="cosine",
+                          warmup_iterations=100, mixed_precision=True, compile=False),
+        select=SelectConfig(runs=4, min_iterations=750, max_iterations=3000),
+        infer=InferConfig(tile_output_size=(96, 96, 32), tta=True),  # docs/inference.md
+    )
+
+
+def paper_liver_config() -> Config:
+    """The liver model (not in the paper, whose livers came from a separate CNN): the aU-Net family
+    (widths 8-64, four levels) on a coarse 3 mm in-plane grid of the whole field of view, body-percentile normalisation, target
+    the liver mask; post-processing keeps the largest component and fills its holes."""
+    return Config(
+        preset="paper-liver",
+        preprocess=PreprocessConfig(inplane_spacing_mm=3.0, percentile_low=2.0, percentile_high=98.0,
+                                    normalisation="body", target="liver"),
+        # BN momentum 0.1 (PyTorch's default) and no weight average: with Keras' 0.01 or an average the
+        # evaluated state lags the trained one by hundreds of steps, too many for a short run
+        model=ModelConfig(widths=(8, 16, 32, 64), z_convs=(0, 1, 1, 1),
+                          pools=((2, 2, 1), (2, 2, 2), (2, 2, 1)), dropout=0.1, bn_momentum=0.1),
+        patch=PatchConfig(output_size=(44, 44, 16), tumor_fraction=0.7, lesion_fraction=0.5),  # docs/training.md
+        train=TrainConfig(iterations=4000, validate_every=500, ema_decay=0.0, rater="liver", lr_schedule="cosine",
+                          warmup_iterations=200),
+        select=SelectConfig(runs=1, min_iterations=4000, max_iterations=4000),
+        infer=InferConfig(tile_output_size=(160, 160, 96), restrict_to_liver=False, border_opening=False,
+                          largest_component=True, fill_holes=True),
+    )
+
+
+def demo_liver_config() -> Config:
+    """The liver model at the demo's size: a 4 mm grid, a 3-level net of widths 8-32, 1000 iterations."""
+    base = paper_liver_config()
+    return base.replace(
+        preset="demo-liver",
+        preprocess=dataclasses.replace(base.preprocess, inplane_spacing_mm=4.0),
+        model=ModelConfig(widths=(8, 16, 32), z_convs=(0, 1, 1), pools=((2, 2, 1), (2, 2, 2)), dropout=0.1,
+                          bn_momentum=0.1),
+        patch=dataclasses.replace(base.patch, output_size=(40, 40, 16)),
+        # a cosine decay after 50 warm-up steps: test liver Dice 0.945 against 0.935 at a constant rate
+        # (600 iterations); 1000 iterations: 0.955 against 0.939 (docs/benchmarks.md, "Liver model")
+        train=dataclasses.replace(base.train, iterations=1000, validate_every=250, batch_size=4, learning_rate=3e-3,
+                                  lr_schedule="cosine", warmup_iterations=50, compile=False),
+        select=SelectConfig(runs=1, min_iterations=1000, max_iterations=1000),
+    )
+
+
+def _variant_preset(base: Any, variant: str) -> Any:
+    return lambda: variant_config(base(), variant)
+
+
+# the ablation's variants (issue 18, module ``variants``): paper-2d, paper-3d, demo-2d, demo-3d
+PRESETS = {"paper": paper_config, "demo": demo_config,
+           "paper-liver": paper_liver_config, "demo-liver": demo_liver_config,
+           **{f"{name}-{v}": _variant_preset(base, v) for name, base in (("paper", paper_config), ("demo", demo_config))
+              for v in VARIANTS if v != "aunet"}}
+
+
+def liver_preset_for(config: Config) -> Config:
+    """The liver model's preset that goes with a tumour model's: ``demo-liver`` for the demo, else ``paper-liver``."""
+    return demo_liver_config() if config.preset.startswith("demo") else paper_liver_config()
+
+
+def preset(name: str) -> Config:
+    """The named preset (``paper``, ``demo``, their variants ``paper-2d`` ... ``demo-3d``; ``paper-liver``,
+    ``demo-liver`` for the liver model)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise InputError(None, f"unknown preset {name!r} (choose from {', '.join(PRESETS)})") from None
+
+
+def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
+                   resumed: Config | None = None, where: str | Path | None = None, scope: str = "study") -> Config:
+    """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``).
+
+    ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
+    else the paper preset. On resume, a preset or file that differs from the resumed run's
+    configuration in a field that decides a run of ``scope`` (``resume_conflicts``: ``training`` may
+    be trained further, a ``study`` may switch its selection check) is an error naming ``where``.
+
+    Raises:
+        InputError: both a preset and a file, an unknown preset, an unreadable file, or a
+            configuration that differs from the resumed run's.
+    """
+    if preset_name is not None and config_file is not None:
+        raise InputError(None, "give --preset or --config, not both")
+    if preset_name is None and config_file is None:
+        return resumed if resumed is not None else preset("paper")
+    config = read_config(config_file) if config_file is not None else preset(preset_name)
+    if resumed is not None:
+        changed = resume_conflicts(scope, resumed, config)
+        if changed:
+            option = "--config" if config_file is not None else "--preset"
+            raise InputError(where, f"was started with another configuration (preset {resumed.preset!r}; differs "
+                                    f"in {', '.join(changed)}); resume it without {option}")
+    return config
