@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
            "threads": args.threads, "train_s": round(train_s, 1), "it_per_s_last": speeds[-1] if speeds else None,
            "load_before": load, "load_after": os.getloadavg(),
            "iterations": result.iterations_done, "best_iteration": result.best_iteration,
-           "best_score": result.best_jaccard, "metric": config.train.validation_metric,
+           "best_score": result.best_score, "metric": config.train.validation_metric,
            "history": [{"iteration": h["iteration"], **{k: round(v, 4) for k, v in h.get("scores", {}).items()}}
                        for h in info["history"]]}
     if not args.no_eval:

@@ -48,7 +48,7 @@ def _outcome(run_dir: Path) -> tuple[bytes, list, int]:
     """What an interrupted and an uninterrupted run must share: the kept weights, the validation
     history (iteration, Jaccard, per-case values; not the timing) and the iterations done."""
     info = json.loads((model_dir(run_dir) / INFO).read_text())
-    history = [(h["iteration"], h["jaccard"], h["cases"]) for h in info["history"]]
+    history = [(h["iteration"], h["score"], h["cases"]) for h in info["history"]]
     return (model_dir(run_dir) / WEIGHTS).read_bytes(), history, info["iterations_done"]
 
 

@@ -54,3 +54,20 @@ def test_write_infer_makes_the_settings_the_folders_own(tmp_path):
     changed = dataclasses.replace(cfg.infer, tta=False, threshold=0.4)
     write_infer(tmp_path, changed)
     assert read_config(tmp_path / CONFIG) == cfg.replace(infer=changed)
+
+
+def test_a_model_folder_of_hepaseg_0_1_reads_with_the_score_under_its_true_name(tmp_path):
+    """hepaseg 0.1 stored the score of ``train.validation_metric`` as ``best_jaccard`` (a history entry's as
+    ``jaccard``) whatever the metric; ``read_model_info`` gives it as ``best_score`` / ``score``."""
+    from hepaseg.model.folder import read_model_info
+
+    old = {"seed": 3, "iterations_done": 10, "best_iteration": 5, "best_jaccard": 0.625, "validation_metric": "dice",
+           "train_seconds": 1.5, "history": [{"iteration": 5, "jaccard": 0.625, "metric": "dice"},
+                                             {"iteration": 10, "jaccard": 0.5, "metric": "dice"}]}
+    write_model_info(tmp_path, demo_config(), old)
+    _, info = read_model_info(tmp_path)
+    assert info["best_score"] == 0.625 and "best_jaccard" not in info and info["validation_metric"] == "dice"
+    assert [(h["iteration"], h["score"]) for h in info["history"]] == [(5, 0.625), (10, 0.5)]
+    assert all("jaccard" not in h for h in info["history"])
+    assert {k: info[k] for k in ("seed", "iterations_done", "best_iteration", "train_seconds")} == \
+        {"seed": 3, "iterations_done": 10, "best_iteration": 5, "train_seconds": 1.5}

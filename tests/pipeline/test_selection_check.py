@@ -49,7 +49,7 @@ def test_one_row_per_trained_run(study):
     for row in rows:
         info = _model_info(out / "a2" if row.a2 else out / "a1" / "runs" / f"seed-{row.seed:03d}")
         assert (row.iterations, row.best_iteration) == (info["iterations_done"], info["best_iteration"])
-        assert row.validation_jaccard == pytest.approx(info["best_jaccard"])
+        assert row.validation_score == pytest.approx(info["best_score"])
         assert row.a1_winner == (row.algorithm == "A1" and row.seed == winner)
         assert 0.0 <= row.test_mean_dice <= 1.0
     record = json.loads((out / STATE).read_text())
@@ -93,6 +93,29 @@ def test_correlation_report_and_headline(study):
     assert TITLE in page and html.escape(sentence) in page
     assert "selection check (every run on the test cases)" in page  # its row in the stage table
     assert headline(result.evaluation).splitlines()[-1] == "selection check: " + sentence
+
+
+def test_a_study_of_hepaseg_0_1_reports_the_same_scores(study, tmp_path):
+    """hepaseg 0.1 wrote the validation score as ``best_jaccard`` (stage facts) and ``validation_jaccard``
+    (the check's table): such files read back as today's, and the report says the same."""
+    import shutil
+
+    from hepaseg.report.run import run_sections
+    from hepaseg.report.selection_check import read_check
+
+    out, _ = study
+    old = tmp_path / CHECK_DIR
+    shutil.copytree(out / CHECK_DIR, old)
+    table = (old / TABLE_FILE).read_text()
+    assert table.splitlines()[0].count("validation_score") == 1
+    (old / TABLE_FILE).write_text(table.replace("validation_score", "validation_jaccard", 1))
+    assert read_check(old) == read_check(out / CHECK_DIR)
+    record = json.loads((out / STATE).read_text())
+    legacy = json.loads(json.dumps(record).replace('"best_score"', '"best_jaccard"'))
+    assert legacy != record
+    assert [s.html for s in run_sections(legacy, {}, "cpu")] == [s.html for s in run_sections(record, {}, "cpu")]
+    a2 = record["stages"]["a2"]["facts"]["best_score"]
+    assert f"{a2:.3f}" in run_sections(legacy, {}, "cpu")[1].html
 
 
 def test_resume_skips_it_and_the_switch_turns_it_off(study, cohort, tmp_path, capsys):

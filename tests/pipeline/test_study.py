@@ -74,13 +74,13 @@ def test_study_runs_every_stage_and_writes_the_report(study, cohort):
 
 
 def _selection_winner(selection: Path) -> int:
-    """The seed with the best best_jaccard among the tasks of the last rung (ties: the lower seed; a run
+    """The seed with the best best_score among the tasks of the last rung (ties: the lower seed; a run
     never validated last), from the selection's own record."""
     tasks = json.loads((selection / "selection.json").read_text())["tasks"]
     last = max(t["rung"] for t in tasks)
 
     def order(task: dict) -> tuple[float, int]:
-        jaccard = task["best_jaccard"]
+        jaccard = task["best_score"]
         return (math.inf if jaccard is None or math.isnan(jaccard) else -jaccard, task["seed"])
 
     return min((t for t in tasks if t["rung"] == last), key=order)["seed"]

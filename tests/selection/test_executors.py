@@ -24,7 +24,7 @@ def test_ray_study_gives_the_same_ranking_and_winner(local_ray, study, prep):
     out, reference = study
     result = run_selection(prep, prep.parent / "ray", tiny_config(), RayExecutor(cpus_per_task=1), progress=False)
     assert (result.winner, result.ranking) == (reference.winner, reference.ranking)
-    assert result.best_jaccard == reference.best_jaccard
+    assert result.best_score == reference.best_score
     ours, theirs = records(prep.parent / "ray"), records(out)
     assert {k: t["history"] for k, t in ours.items()} == {k: t["history"] for k, t in theirs.items()}
 

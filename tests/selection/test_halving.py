@@ -35,7 +35,7 @@ def test_study_halves_ranks_and_keeps_the_winners_best_state(study):
     alive = [0, 1, 2, 3]
     for rung, order in zip(schedule, result.ranking):
         assert sorted(order) == sorted(alive[: rung.runs])
-        best = {s: state.result(s, rung.index).best_jaccard for s in order}
+        best = {s: state.result(s, rung.index).best_score for s in order}
         assert list(order) == sorted(best, key=lambda s: (-best[s], s))
         assert all(state.result(s, rung.index).iterations_done == rung.iterations for s in order)
         alive = list(order)
@@ -45,11 +45,11 @@ def test_study_halves_ranks_and_keeps_the_winners_best_state(study):
     for shorter, longer in zip(histories, histories[1:]):
         assert longer[: len(shorter)] == shorter
     assert [i for i, _ in histories[-1]] == [2, 4, 6, 8]
-    assert result.best_jaccard == max(j for _, j in histories[-1])
+    assert result.best_score == max(j for _, j in histories[-1])
     # the selection's model is the winner's model folder, in the format predict reads
     winner_model = out / "runs" / f"seed-{result.winner:03d}" / "model"
     assert (out / "model" / WEIGHTS).read_bytes() == (winner_model / WEIGHTS).read_bytes()
-    assert json.loads((out / "model" / "model.json").read_text())["best_jaccard"] == result.best_jaccard
+    assert json.loads((out / "model" / "model.json").read_text())["best_score"] == result.best_score
     load_model(out / "model")
     with (out / "selection.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -66,6 +66,23 @@ def test_finished_study_resumes_without_running_anything(study, prep):
     assert records(out) == before
     assert (again.winner, again.ranking) == (result.winner, result.ranking)
     assert again.task_seconds == 0.0
+
+
+def test_a_selection_of_hepaseg_0_1_resumes_with_its_scores(study, prep, tmp_path):
+    """hepaseg 0.1 stored each task's score as ``best_jaccard``: such a record resumes to the same ranking."""
+    import shutil
+
+    out, result = study
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    text = (old / STATE).read_text()
+    assert '"best_score"' in text and '"best_jaccard"' not in text
+    (old / STATE).write_text(text.replace('"best_score"', '"best_jaccard"'))
+    again = run_selection(prep, old, tiny_config(), LocalExecutor(["cpu"], threads=1), resume=True, progress=False)
+    assert (again.winner, again.ranking, again.best_score) == (result.winner, result.ranking, result.best_score)
+    assert again.task_seconds == 0.0
+    assert [r.best_score for r in SelectionState.read(old / STATE).results()] == \
+        [r.best_score for r in SelectionState.read(out / STATE).results()]
 
 
 def test_existing_study_needs_resume_and_the_same_config(study, prep):

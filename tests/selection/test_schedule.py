@@ -69,5 +69,5 @@ def test_bad_select_config_is_an_input_error(kwargs):
         successive_halving(replace(SelectConfig(), **kwargs))
 
 
-def test_rank_by_best_jaccard_ties_by_lower_seed_unvalidated_last():
+def test_rank_by_best_score_ties_by_lower_seed_unvalidated_last():
     assert rank({3: 0.5, 1: 0.5, 2: 0.7, 0: None, 4: float("nan"), 5: 0.1}) == [2, 1, 3, 5, 0, 4]

@@ -59,7 +59,7 @@ def test_training_lowers_the_loss(prep, tmp_path):
     cfg = tiny_config(iterations=40, validate_every=20, learning_rate=1e-2)
     result = train_run(prep, tmp_path / "run", cfg, seed=0, device="cpu", progress=False)
     assert result.iterations_done == 40 and [i for i, _ in result.history] == [20, 40]
-    assert result.best_jaccard == max(j for _, j in result.history)
+    assert result.best_score == max(j for _, j in result.history)
     torch.manual_seed(0)
     initial = UNet(cfg.model).state_dict()
     final = load_checkpoint(tmp_path / "run" / CHECKPOINT)["model"]
@@ -69,7 +69,7 @@ def test_training_lowers_the_loss(prep, tmp_path):
     net, loaded = load_model(folder)
     assert loaded == cfg and not net.training
     info = json.loads((folder / INFO).read_text())
-    assert info["best_jaccard"] == result.best_jaccard and info["seed"] == 0
+    assert info["best_score"] == result.best_score and info["seed"] == 0
     log = [json.loads(line) for line in (folder / LOG).read_text().splitlines()]
     assert [r["iteration"] for r in log if "loss" in r] == list(range(2, 41, 2))
 
@@ -77,7 +77,7 @@ def test_training_lowers_the_loss(prep, tmp_path):
 def _final_state(run) -> dict:
     ck = load_checkpoint(run / CHECKPOINT)
     return {"model": ck["model"], "optimizer": ck["optimizer"]["state"], "best": ck["best"],
-            "history": [(h["iteration"], h["jaccard"]) for h in ck["history"]], "sampler": ck["sampler"],
+            "history": [(h["iteration"], h["score"]) for h in ck["history"]], "sampler": ck["sampler"],
             "iteration": ck["iteration"]}
 
 
@@ -92,6 +92,19 @@ def _assert_identical(a: dict, b: dict) -> None:
             assert torch.equal(value, b["optimizer"][index][name]), (index, name)
 
 
+def _as_written_by_0_1(run) -> None:
+    """Rename the score keys of ``run``'s checkpoint and ``model.json`` back to hepaseg 0.1's."""
+    state = torch.load(run / CHECKPOINT, weights_only=True)
+    assert "jaccard" not in state["best"] and all("jaccard" not in h for h in state["history"])
+    state["best"]["jaccard"] = state["best"].pop("score")
+    state["history"] = [{("jaccard" if k == "score" else k): v for k, v in h.items()} for h in state["history"]]
+    torch.save(state, run / CHECKPOINT)
+    info = json.loads((model_dir(run) / INFO).read_text())
+    info["best_jaccard"] = info.pop("best_score")
+    info["history"] = [{("jaccard" if k == "score" else k): v for k, v in h.items()} for h in info["history"]]
+    (model_dir(run) / INFO).write_text(json.dumps(info))
+
+
 def test_stopped_and_resumed_runs_end_bit_identical(prep, tmp_path, monkeypatch):
     cfg = tiny_config(iterations=10, validate_every=4)
     straight = train_run(prep, tmp_path / "a", cfg, seed=5, device="cpu", progress=False)
@@ -100,7 +113,7 @@ def test_stopped_and_resumed_runs_end_bit_identical(prep, tmp_path, monkeypatch)
     part = train_run(prep, tmp_path / "b", cfg, seed=5, until_iterations=6, device="cpu", progress=False)
     assert part.iterations_done == 6 and len(part.history) == 1
     resumed = train_run(prep, tmp_path / "b", cfg, seed=5, device="cpu", progress=False)
-    assert resumed.history == straight.history and resumed.best_jaccard == straight.best_jaccard
+    assert resumed.history == straight.history and resumed.best_score == straight.best_score
 
     # Ctrl-C during iteration 7: it finishes, checkpoints, raises KeyboardInterrupt; then resumed
     step, calls = train_module._Stepper._step, []
@@ -118,10 +131,18 @@ def test_stopped_and_resumed_runs_end_bit_identical(prep, tmp_path, monkeypatch)
     assert load_checkpoint(tmp_path / "c" / CHECKPOINT)["iteration"] == 7
     train_run(prep, tmp_path / "c", cfg, seed=5, device="cpu", progress=False)
 
+    # stopped at iteration 6, its checkpoint and model.json rewritten as hepaseg 0.1 wrote them (the score
+    # under "jaccard" / "best_jaccard"), then continued
+    train_run(prep, tmp_path / "d", cfg, seed=5, until_iterations=6, device="cpu", progress=False)
+    _as_written_by_0_1(tmp_path / "d")
+    old = train_run(prep, tmp_path / "d", cfg, seed=5, device="cpu", progress=False)
+    assert old.history == straight.history and old.best_score == straight.best_score
+
     reference = _final_state(tmp_path / "a")
     _assert_identical(reference, _final_state(tmp_path / "b"))
     _assert_identical(reference, _final_state(tmp_path / "c"))
-    for run in "bc":
+    _assert_identical(reference, _final_state(tmp_path / "d"))
+    for run in "bcd":
         assert (tmp_path / run / "model" / WEIGHTS).read_bytes() == (tmp_path / "a" / "model" / WEIGHTS).read_bytes()
     log_a = [(r["iteration"], r["loss"]) for r in map(json.loads, (tmp_path / "a/model" / LOG).read_text().splitlines())
              if "loss" in r]
@@ -284,9 +305,9 @@ def test_validation_metric_keeps_and_records_its_score(prep, tmp_path):
     info = json.loads((model_dir(tmp_path / "run") / INFO).read_text())
     assert info["validation_metric"] == "global_dice"
     for (iteration, score), h in zip(result.history, info["history"]):
-        assert h["metric"] == "global_dice" and score == h["scores"]["global_dice"] == h["jaccard"]
+        assert h["metric"] == "global_dice" and score == h["scores"]["global_dice"] == h["score"]
         assert set(h["scores"]) == {"jaccard", "dice", "global_dice"}
-    assert result.best_jaccard == max(s for _, s in result.history)
+    assert result.best_score == max(s for _, s in result.history)
     with pytest.raises(InputError, match="validation_metric"):
         train_run(prep, tmp_path / "bad", cfg.replace(train=replace(cfg.train, validation_metric="auc")),
                   device="cpu", progress=False)

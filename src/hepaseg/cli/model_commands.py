@@ -90,7 +90,7 @@ def _run_train_liver(args) -> None:
     config, seed = _run_config_and_seed(args, name)
     result = train_liver(args.manifest, args.out, config, seed, device=args.device, resume=args.resume,
                          workers=args.workers)
-    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    best = "none" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"{result.iterations_done} iterations; best validation liver Jaccard {best} at iteration "
           f"{result.best_iteration}; liver model in {model_dir(args.out)}")
 
@@ -105,7 +105,7 @@ def _run_train(args) -> None:
         check_liver_model(args.liver_model)  # before hours of training, not after
     result = train_run(args.prep, args.out, config, seed, device=args.device, resume=args.resume)
     liver = _embed_liver(args.liver_model, model_dir(args.out))
-    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    best = "none" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"{result.iterations_done} iterations; best validation {metric_label(config.train.validation_metric)} "
           f"{best} at iteration {result.best_iteration}; model in {model_dir(args.out)}{liver}")
 
@@ -231,7 +231,7 @@ def _run_select(args) -> None:
             check_selection_feasible(config, executor.slots)
         result = run_selection(args.prep, args.out, config, executor, resume=args.resume)
     liver = _embed_liver(args.liver_model, result.model_dir)
-    best = "none" if result.best_jaccard is None else f"{result.best_jaccard:.4f}"
+    best = "none" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"winner: seed {result.winner} (best validation {metric_label(config.train.validation_metric)} {best}); "
           f"model in {result.model_dir}{liver}; "
           f"table {result.table}; figure {result.figure}")

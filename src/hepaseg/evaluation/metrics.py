@@ -25,7 +25,7 @@ def _foreground(mask: ArrayLike) -> NDArray[np.bool_]:
     return array if array.dtype == np.bool_ else array != 0
 
 
-def _counts(a: ArrayLike, b: ArrayLike) -> tuple[int, int, int]:
+def overlap_counts(a: ArrayLike, b: ArrayLike) -> tuple[int, int, int]:
     """(|a & b|, |a|, |b|) in voxels; raises ValueError on a shape mismatch."""
     fa, fb = _foreground(a), _foreground(b)
     if fa.shape != fb.shape:
@@ -37,6 +37,12 @@ def dice_from_counts(intersection: int, size_a: int, size_b: int) -> float:
     """Dice ``2 |A & B| / (|A| + |B|)`` from voxel counts; 1.0 when both sets are empty."""
     total = size_a + size_b
     return 1.0 if total == 0 else 2 * intersection / total
+
+
+def jaccard_from_counts(intersection: int, size_a: int, size_b: int) -> float:
+    """Jaccard ``|A & B| / |A | B|`` from voxel counts; 1.0 when both sets are empty."""
+    union = size_a + size_b - intersection
+    return 1.0 if union == 0 else intersection / union
 
 
 def dice(a: ArrayLike, b: ArrayLike) -> float:
@@ -53,7 +59,7 @@ def dice(a: ArrayLike, b: ArrayLike) -> float:
     Raises:
         ValueError: the shapes differ.
     """
-    return dice_from_counts(*_counts(a, b))
+    return dice_from_counts(*overlap_counts(a, b))
 
 
 def jaccard(a: ArrayLike, b: ArrayLike) -> float:
@@ -64,9 +70,7 @@ def jaccard(a: ArrayLike, b: ArrayLike) -> float:
     Raises:
         ValueError: the shapes differ.
     """
-    inter, size_a, size_b = _counts(a, b)
-    union = size_a + size_b - inter
-    return 1.0 if union == 0 else inter / union
+    return jaccard_from_counts(*overlap_counts(a, b))
 
 
 def phi(mean_dice: float, inter_rater_dice: float, alpha: float = PHI_ALPHA) -> float:

@@ -25,6 +25,7 @@ import io
 import json
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,9 @@ def to_csv(rows: typing.Iterable[Any], row_type: type) -> str:
     return buffer.getvalue()
 
 
-def from_csv(path: Path, row_type: type) -> tuple[Any, ...]:
-    """Rows of ``row_type`` from a CSV file written by ``to_csv``."""
+def from_csv(path: Path, row_type: type, renamed: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """Rows of ``row_type`` from a CSV file written by ``to_csv``; ``renamed`` maps the column names
+    an earlier version wrote to the fields' names."""
     if not path.is_file():
         raise InputError(path, "file not found")
     hints = typing.get_type_hints(row_type)
@@ -207,6 +209,8 @@ def from_csv(path: Path, row_type: type) -> tuple[Any, ...]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
+        if header is not None and renamed:
+            header = [renamed.get(column, column) for column in header]
         if header != names:
             raise InputError(path, f"unexpected header {header}; expected {','.join(names)}")
         try:

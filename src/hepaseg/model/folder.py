@@ -1,7 +1,7 @@
 """The model folder: everything ``predict`` needs, written by training and selection.
 
 ``model/`` holds ``weights.safetensors`` (the best validated state), ``config.json`` (the full
-``Config``), ``model.json`` (format version, seed, best iteration and Jaccard, validation history)
+``Config``), ``model.json`` (format version, seed, best iteration and validation score, validation history)
 and ``train_log.jsonl`` (the training log). Every file is written atomically. A tumour model may
 hold its liver model, a model folder itself (``config.preprocess.target == "liver"``), as
 ``model/liver/`` (``embed_liver_model``): then ``predict`` needs no liver mask. The folder decides how
@@ -113,6 +113,23 @@ def write_model_info(folder: str | Path, config: Config, info: dict[str, Any]) -
     write_json(folder / INFO, {"format": MODEL_FORMAT, "version": MODEL_VERSION, **info})
 
 
+# the names hepaseg 0.1 stored the score of train.validation_metric under (it was called Jaccard
+# whatever the metric): a record's best score and a validation's (history entry, checkpoint best) score
+LEGACY_SCORE_KEYS = {"best_jaccard": "best_score", "jaccard": "score"}
+
+
+def current_score_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (``model.json``, a checkpoint, a selection task, a training stage's facts) with the
+    score keys of earlier versions renamed (``LEGACY_SCORE_KEYS``), in its validation ``history``
+    entries and its checkpoint ``best`` too; the one reader of stored validation scores."""
+    renamed = {LEGACY_SCORE_KEYS.get(key, key): value for key, value in record.items()}
+    if isinstance(renamed.get("best"), dict):
+        renamed["best"] = current_score_keys(renamed["best"])
+    if isinstance(renamed.get("history"), list):
+        renamed["history"] = [current_score_keys(h) if isinstance(h, dict) else h for h in renamed["history"]]
+    return renamed
+
+
 def write_infer(folder: str | Path, infer: InferConfig) -> None:
     """Make ``infer`` the inference settings of the model folder ``folder`` (its ``config.json``), so
     that whoever predicts with the folder later predicts as the caller does; unchanged settings
@@ -145,7 +162,7 @@ def read_model_info(folder: str | Path) -> tuple[Config, dict[str, Any]]:
     except json.JSONDecodeError as exc:
         raise InputError(info_path, f"invalid JSON ({exc.msg}, line {exc.lineno})") from None
     require_format(info_path, info, MODEL_FORMAT, MODEL_VERSION, "model description")
-    return read_config(config_path), info
+    return read_config(config_path), current_score_keys(info)
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:

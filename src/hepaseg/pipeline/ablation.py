@@ -146,7 +146,7 @@ def _run_stages(manifest: Path, folder: Path, configs: dict[str, Config], record
         facts = {}
         for name, (_, _, path) in runs.items():
             _, info = read_model_info(model_dir(path))
-            facts[name] = {k: info[k] for k in ("iterations_done", "best_iteration", "best_jaccard",
+            facts[name] = {k: info[k] for k in ("iterations_done", "best_iteration", "best_score",
                                                 "validation_metric", "train_seconds")}
         return facts
 

@@ -50,10 +50,10 @@ def _run(model: Path, algorithm: str, winner: int | None) -> RunScore:
     from ..model.folder import read_model_info
 
     _, info = read_model_info(model)
-    seed, best = int(info["seed"]), info.get("best_jaccard")
+    seed, best = int(info["seed"]), info.get("best_score")
     return RunScore(run=f"{algorithm} seed {seed}", algorithm=algorithm, seed=seed,
                     iterations=int(info["iterations_done"]), best_iteration=int(info["best_iteration"]),
-                    validation_jaccard=math.nan if best is None else float(best), test_mean_dice=math.nan,
+                    validation_score=math.nan if best is None else float(best), test_mean_dice=math.nan,
                     test_f1=math.nan, a1_winner=algorithm == "A1" and seed == winner, a2=algorithm == "A2")
 
 
@@ -122,7 +122,8 @@ def run_check(manifest: Path, a1: Path, a2: Path, study_preds: Mapping[str, Path
             if row.run in folders else row for row, _ in runs]
     correlation = rank_correlation(*score_pairs(rows), names=("validation score", "test score"))
     write_text(out / TABLE_FILE, to_csv(rows, RunScore))
-    write_bytes(out / FIGURE_FILE, check_figure(rows, correlation))
+    write_bytes(out / FIGURE_FILE, check_figure(rows, correlation, config.train.validation_metric))
     write_json(out / SUMMARY_FILE, {"format": CHECK_FORMAT, "test_cases": len(results.info.cases),
                                     "spearman": asdict(correlation), "sentence": verdict(rows, correlation)})
-    return {"enabled": True, "folder": str(out), "runs": len(rows), "rho": correlation.rho, "p": correlation.p}
+    return {"enabled": True, "folder": str(out), "runs": len(rows), "rho": correlation.rho, "p": correlation.p,
+            "validation_metric": config.train.validation_metric}

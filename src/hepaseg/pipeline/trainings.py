@@ -112,7 +112,7 @@ def _select(t: Trainings, executor: Executor) -> dict[str, Any]:
     if t.device == "auto":
         check_selection_feasible(t.config, executor.slots)
     result = run_selection(t.prep, t.a1, t.config, executor, resume=True, progress=t.progress)
-    return {"winner": result.winner, "best_jaccard": result.best_jaccard, "figure": str(result.figure),
+    return {"winner": result.winner, "best_score": result.best_score, "figure": str(result.figure),
             "table": str(result.table), "task_seconds": result.task_seconds}
 
 
@@ -151,19 +151,19 @@ def train_in_chunks(pool: SlotPool, priority: int, prep: Path, run: Path, config
         result = pool.submit(run_to_budget, Task(seed, index, until, str(prep), str(run), config), priority).result()
         seconds += result.seconds
         log(f"[{name}] {result.iterations_done} / {total} it.")
-    return training_facts(result.iterations_done, result.best_jaccard, seconds, result.iterations_done - done)
+    return training_facts(result.iterations_done, result.best_score, seconds, result.iterations_done - done)
 
 
-def training_facts(iterations: int, best_jaccard: float | None, seconds: float, trained: int) -> dict[str, Any]:
+def training_facts(iterations: int, best_score: float | None, seconds: float, trained: int) -> dict[str, Any]:
     """A training stage's facts: iterations, best validation score, seconds of this call, and iterations
     per second (``trained`` iterations in those seconds)."""
-    return {"iterations": iterations, "best_jaccard": best_jaccard, "seconds": seconds,
+    return {"iterations": iterations, "best_score": best_score, "seconds": seconds,
             "its_per_second": trained / max(seconds, 1e-9)}
 
 
 def run_facts(result: RunResult) -> dict[str, Any]:
     """``training_facts`` of a run trained in this process."""
-    return training_facts(result.iterations_done, result.best_jaccard, result.seconds, result.iterations_done)
+    return training_facts(result.iterations_done, result.best_score, result.seconds, result.iterations_done)
 
 
 def a2_seed(config: Config) -> int:

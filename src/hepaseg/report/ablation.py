@@ -18,6 +18,7 @@ from ..evaluation.results import INTER_RATER, MEAN, Results, read_results
 from ..evaluation.seeds import by_group, seed_means, size_bins, size_labels
 from ..evaluation.stats import DETECTION, SEGMENTATION, PairedTest, algorithm_pairs, compare_algorithms, find_test
 from ..io.atomic import write_text
+from ..model.folder import current_score_keys
 from .figures import figure_png
 from .html import Section, image_html, render_page, table_html, text_html
 from .tables import PM, finite_mean, table1, table2
@@ -152,7 +153,7 @@ def _seeds_table(results: Results, groups: Mapping[str, Sequence[str]], trained:
     for variant, runs in groups.items():
         cells = [_pm(seed_means(results, runs, table, field, rater), ".2f" if field == "fp" else ".3f")
                  for _, table, field, rater in SEED_METRICS]
-        validation = [trained[r]["best_jaccard"] for r in runs]
+        validation = [current_score_keys(trained[r])["best_score"] for r in runs]
         rows.append((variant, *cells, _pm([np.nan if v is None else v for v in validation])))
     metric = next(iter(trained.values()))["validation_metric"]
     header = ("variant", *(title for title, *_ in SEED_METRICS), f"best validation {metric}")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.results import INTER_RATER, MEAN, read_results
+from ..model.folder import current_score_keys
 from .html import Section, image_html, table_html, text_html
 from .selection_check import check_line, check_sections
 from .summary import compare
@@ -37,18 +38,18 @@ def run_sections(record: dict[str, Any], this_call: dict[str, float], device: st
         rows.append([title, f"{entry.get('seconds', float('nan')):.1f}",
                      "this run" if name in this_call else "earlier run (resumed)"])
     sections = [Section("The run: wall time per stage", table_html(["stage", "wall time (s)", "computed in"], rows))]
-    a2, a1 = stages.get("a2", {}).get("facts", {}), stages.get("a1", {}).get("facts", {})
+    a2, a1 = (current_score_keys(stages.get(name, {}).get("facts", {})) for name in ("a2", "a1"))
     config = record.get("config", {})
     speed = []
     if a2:
         speed.append(f"A2 trained {a2['iterations']} iterations in {a2['seconds']:.0f} s "
                      f"({a2['its_per_second']:.2f} iterations/s including validation); best validation "
-                     f"{_label(config)} {_num(a2.get('best_jaccard'))}.")
+                     f"{_label(config)} {_num(a2.get('best_score'))}.")
     if a1:
         sel = config.get("select", {})
         speed.append(f"A1 started {sel.get('runs')} seeds (budgets {sel.get('min_iterations')} to "
                      f"{sel.get('max_iterations')} iterations, eta {sel.get('eta')}); the winner is seed "
-                     f"{a1['winner']} with best validation {_label(config)} {_num(a1.get('best_jaccard'))}; the runs took "
+                     f"{a1['winner']} with best validation {_label(config)} {_num(a1.get('best_score'))}; the runs took "
                      f"{a1['task_seconds']:.0f} s of device time.")
     if speed:
         sections.append(Section("Training speed and selection", text_html(speed)))

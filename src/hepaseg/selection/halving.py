@@ -6,7 +6,7 @@
     <selection>/runs/seed-007/  one training run per seed, continued from its checkpoint per rung
     <selection>/model/          the winner's model folder (its best validation state), as ``train``
                                 writes it, so ``predict`` takes it like a single training's model
-    <selection>/selection.csv   seed, rung, iterations, best Jaccard, device seconds, rank, status
+    <selection>/selection.csv   seed, rung, iterations, best validation score and its metric, device seconds, rank, status
     <selection>/selection.png   finished runs over wall time and validation loss per run (Fig. 5)
 
 Each rung hands its run-to-budget tasks (``Task``) to an executor (``executors``), records every
@@ -59,10 +59,10 @@ class Task:
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """The outcome: the winning seed, its best validation Jaccard and the selection's files."""
+    """The outcome: the winning seed, its best validation score and the selection's files."""
 
     winner: int
-    best_jaccard: float | None
+    best_score: float | None
     ranking: tuple[tuple[int, ...], ...]  # per rung, the seeds that ran it, best first
     model_dir: Path
     table: Path
@@ -127,7 +127,7 @@ def run_to_budget(task: Task, device: str, threads: int) -> TaskResult:
                     resume=True, progress=False)
     seconds = time.perf_counter() - clock
     history = tuple((int(i), float(j)) for i, j in run.history)
-    return TaskResult(task.seed, task.rung, task.until_iterations, int(run.iterations_done), run.best_jaccard,
+    return TaskResult(task.seed, task.rung, task.until_iterations, int(run.iterations_done), run.best_score,
                       history, seconds, started, started + seconds, device, threads, socket.gethostname())
 
 
@@ -176,7 +176,7 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
                     state.finish(result)
                     task_seconds += result.seconds
                     bar.update()
-                alive = rank({s: state.result(s, rung.index).best_jaccard for s in alive})
+                alive = rank({s: state.result(s, rung.index).best_score for s in alive})
                 ranking.append(tuple(alive))
         finally:
             bar.close()
@@ -186,7 +186,7 @@ def run_selection(prep_dir: str | Path, selection_dir: str | Path, config: Confi
         metric = config.train.validation_metric
         table = write_text_table(folder / TABLE, selection_rows(results, schedule, ranking, metric))
         figure = plot_selection(results, schedule, winner, folder / FIGURE, metric)
-        return SelectionResult(winner, state.result(winner, schedule[-1].index).best_jaccard, tuple(ranking), model,
+        return SelectionResult(winner, state.result(winner, schedule[-1].index).best_score, tuple(ranking), model,
                                table, figure, time.perf_counter() - clock, task_seconds)
 
 
@@ -206,7 +206,7 @@ def _copy_model(source: Path, target: Path) -> Path:
 
 def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[tuple[int, ...]],
                    metric: str = "jaccard") -> list[dict]:
-    """One row per task: seed, rung, iterations, best validation score (column ``best_jaccard``, the
+    """One row per task: seed, rung, iterations, best validation score (column ``best_score``, the
     paper's name, holding the score of ``validation_metric``, the next column), device seconds, rank
     in its rung, and whether the run was kept for the next rung, dropped, or won."""
     rows = []
@@ -218,7 +218,7 @@ def selection_rows(results: list[TaskResult], schedule: Schedule, ranking: list[
         else:
             status = "kept" if position < schedule[r.rung + 1].runs else "dropped"
         rows.append({"seed": r.seed, "rung": r.rung, "iterations": r.iterations_done,
-                     "best_jaccard": "" if r.best_jaccard is None else f"{r.best_jaccard:.6f}",
+                     "best_score": "" if r.best_score is None else f"{r.best_score:.6f}",
                      "validation_metric": metric,
                      "device_seconds": f"{r.seconds:.3f}", "rank": position + 1, "status": status,
                      "device": r.device, "threads": r.threads, "host": r.host})

@@ -3,7 +3,7 @@
 A schedule is a tuple of rungs. Rung ``k`` trains ``runs`` runs until they have done
 ``iterations`` iterations in total; runs continue from their checkpoints, so rung ``k`` costs
 ``runs * (iterations - previous rung's iterations)``. After each rung the runs are ranked by
-their best validation Jaccard so far and the best ``next rung's runs`` continue.
+their best validation score so far and the best ``next rung's runs`` continue.
 
 The budgets follow hpbandster (``HyperBand.__init__`` / ``get_next_iteration``):
 ``s_max = floor(log_eta(max / min))``; rung budgets ``max * eta^-k`` for ``k = s_max .. 0``;
@@ -109,17 +109,17 @@ def makespan_iterations(schedule: Schedule, workers: int) -> int:
     return sum(math.ceil(r.runs / workers) * (r.iterations - r.start_iterations) for r in schedule)
 
 
-def rank(best_jaccard: Mapping[int, float | None]) -> list[int]:
-    """Seeds ordered best first: higher best validation Jaccard, ties by lower seed.
+def rank(best_score: Mapping[int, float | None]) -> list[int]:
+    """Seeds ordered best first: higher best validation score, ties by lower seed.
 
     A run without a validation yet (``None`` or NaN) ranks behind every validated run.
     """
     def key(seed: int) -> tuple[bool, float, int]:
-        value = best_jaccard[seed]
+        value = best_score[seed]
         missing = value is None or math.isnan(value)
         return (missing, 0.0 if missing else -value, seed)
 
-    return sorted(best_jaccard, key=key)
+    return sorted(best_score, key=key)
 
 
 def plan(schedule: Schedule, workers: int, its_per_second: float | None) -> dict:

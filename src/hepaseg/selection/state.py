@@ -1,7 +1,7 @@
 """The persistent record of a selection: ``<selection>/selection.json``, rewritten atomically.
 
 It holds the configuration the selection was started with, the prepared-data folder, and one record
-per finished run-to-budget task (seed, rung, iterations done, best validation Jaccard, the run's
+per finished run-to-budget task (seed, rung, iterations done, best validation score, the run's
 validation history so far, timing, device, CPU threads, host). The record is written when the
 selection starts, before any training, and a task is recorded only after it finished, each time in
 one atomic rename, so a selection killed at any moment (kill -9 included) restarts with exactly the
@@ -20,6 +20,7 @@ from pathlib import Path
 from ..config import Config, resume_conflicts
 from ..errors import InputError
 from ..io.atomic import write_json
+from ..model.folder import current_score_keys
 
 STATE = "selection.json"
 STATE_FORMAT = 1
@@ -29,8 +30,8 @@ STATE_FORMAT = 1
 class TaskResult:
     """One finished run-to-budget task: run ``seed`` trained until ``until_iterations``.
 
-    ``best_jaccard`` is the best validation Jaccard of the run so far (None before its first
-    validation); ``history`` its validation history as (iteration, Jaccard) pairs; ``seconds``
+    ``best_score`` is the best validation score (``train.validation_metric``) of the run so far (None
+    before its first validation); ``history`` its validation history as (iteration, score) pairs; ``seconds``
     the task's wall time on its device; ``started_at`` / ``finished_at`` Unix times; ``threads``
     the CPU threads the task used (on the CPU the results depend on it).
     """
@@ -39,7 +40,7 @@ class TaskResult:
     rung: int
     until_iterations: int
     iterations_done: int
-    best_jaccard: float | None
+    best_score: float | None
     history: tuple[tuple[int, float], ...]
     seconds: float
     started_at: float
@@ -51,12 +52,13 @@ class TaskResult:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["history"] = [list(p) for p in self.history]
-        if self.best_jaccard is not None and math.isnan(self.best_jaccard):
-            data["best_jaccard"] = None
+        if self.best_score is not None and math.isnan(self.best_score):
+            data["best_score"] = None
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> TaskResult:
+        data = current_score_keys(data)  # a record of hepaseg 0.1 says best_jaccard
         return cls(**{**data, "history": tuple((int(i), float(j)) for i, j in data["history"])})
 
 

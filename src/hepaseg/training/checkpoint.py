@@ -14,7 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..io.atomic import atomic_path
-from ..model.folder import require_format
+from ..model.folder import current_score_keys, require_format
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "hepaseg-checkpoint"
@@ -43,7 +43,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises many types for damaged or foreign files
         raise InputError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__})") from exc
     require_format(path, state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint")
-    return state
+    return current_score_keys(state)
 
 
 def trained_iterations(run_dir: str | Path) -> int:

@@ -2,8 +2,8 @@
 
 ``train_run`` trains (or continues the checkpoint in ``run_dir``) up to ``until_iterations`` and
 stops there cleanly with a checkpoint, so successive halving (A1) can continue a run later.
-Every ``validate_every`` iterations (and at the last one) it computes the validation Jaccard,
-keeps the best state in ``run_dir/model/`` and writes ``run_dir/checkpoint.pt``. On the CPU, a
+Every ``validate_every`` iterations (and at the last one) it computes the validation score
+(``train.validation_metric``; the paper's Jaccard by default), keeps the best state in ``run_dir/model/`` and writes ``run_dir/checkpoint.pt``. On the CPU, a
 run that is stopped (``until_iterations``, Ctrl-C, crash) and resumed ends bit-identical to an
 uninterrupted one. Ctrl-C finishes the current iteration, writes a checkpoint and raises
 ``KeyboardInterrupt``; a second Ctrl-C aborts at once (resume then starts at the last checkpoint).
@@ -25,6 +25,7 @@ import torch
 from ..config import Config, TrainConfig, resume_conflicts
 from ..data.preprocess import PreparedDataset, load_prepared
 from ..errors import InputError, Stopped
+from ..evaluation.metrics import jaccard_from_counts
 from ..io.atomic import write_text
 from ..io.lock import folder_lock
 from ..model.device import autocast, maybe_compile, memory_format, native_bf16, resolve_device
@@ -47,7 +48,7 @@ from .runtime import (
     stop_on_signals,
 )
 from .sampling import PatchSampler
-from .validation import all_scores, case_jaccard, check_metric, validation_counts, validation_score
+from .validation import all_scores, check_metric, validation_counts, validation_score
 
 SCHEDULES = ("constant", "cosine", "linear")
 
@@ -85,14 +86,15 @@ def check_schedule(tc: TrainConfig) -> None:
 class RunResult:
     """Where a run stands after ``train_run``.
 
-    best_jaccard: best mean validation Jaccard so far (None before the first validation).
+    best_score: best validation score so far, of ``train.validation_metric`` (None before the first
+        validation).
     best_iteration: the iteration of that state (0 if none). iterations_done: iterations trained.
-    history: ``(iteration, mean Jaccard)`` per validation, oldest first (per-case values are in
+    history: ``(iteration, score)`` per validation, oldest first (per-case values are in
         ``model/model.json``).
     seconds: wall-clock seconds of this call.
     """
 
-    best_jaccard: float | None
+    best_score: float | None
     best_iteration: int
     iterations_done: int
     history: tuple[tuple[int, float], ...]
@@ -102,7 +104,7 @@ class RunResult:
 @dataclass
 class _Status:
     iteration: int = 0
-    best_jaccard: float | None = None
+    best_score: float | None = None
     best_iteration: int = 0
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -171,8 +173,8 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
         raise Stopped(stopped, f"stopped at iteration {run.status.iteration}; checkpoint in "
                                f"{run.run_dir / CHECKPOINT} (continue with --resume)")
     s = run.status
-    history = tuple((h["iteration"], h["jaccard"]) for h in s.history)
-    return RunResult(s.best_jaccard, s.best_iteration, s.iteration, history, time.perf_counter() - started)
+    history = tuple((h["iteration"], h["score"]) for h in s.history)
+    return RunResult(s.best_score, s.best_iteration, s.iteration, history, time.perf_counter() - started)
 
 
 class _Run:
@@ -205,7 +207,7 @@ class _Run:
                 self.ema.load_state_dict(saved["ema"])
             set_rng_state(saved["rng"])
             best = saved["best"]
-            self.status = _Status(saved["iteration"], best["jaccard"], best["iteration"], best["state"],
+            self.status = _Status(saved["iteration"], best["score"], best["iteration"], best["state"],
                                   list(saved["history"]), saved["train_seconds"])
         self.sampler_state = self.sampler.state()  # after the last batch consumed
         folder = model_dir(run_dir)
@@ -246,7 +248,7 @@ class _Run:
                     rate = (it - first) / (time.perf_counter() - t0)
                     loss = loss_sum.item() / loss_count
                     self.log.write({"iteration": it, "loss": loss, "it_per_s": rate, "eta_s": (until - it) / rate})
-                    bar.set_postfix(loss=f"{loss:.4f}", best_J=f"{status.best_jaccard or 0.0:.4f}")
+                    bar.set_postfix(loss=f"{loss:.4f}", best=f"{status.best_score or 0.0:.4f}")
                     loss_sum, loss_count = torch.zeros((), device=dev), 0
                 if it % tc.validate_every == 0 or it == tc.iterations:
                     self.validate()
@@ -267,18 +269,17 @@ class _Run:
         counts = validation_counts(self.kept_net, self.val_cases, self.config, self.dev, self.amp,
                                    self.config.train.channels_last)
         mean = validation_score(counts, metric)
-        # "jaccard" (the paper's name for the score) holds the score of train.validation_metric;
-        # "cases" the per-case Jaccard, "scores" every metric, "counts" the per-case voxel counts
-        # (intersection, predicted, reference)
-        status.history.append({"iteration": status.iteration, "jaccard": mean, "metric": metric,
-                               "scores": all_scores(counts), "cases": {k: case_jaccard(v) for k, v in counts.items()},
+        # "score" is the score of train.validation_metric ("metric"); "cases" the per-case Jaccard,
+        # "scores" every metric, "counts" the per-case voxel counts (intersection, predicted, reference)
+        status.history.append({"iteration": status.iteration, "score": mean, "metric": metric,
+                               "scores": all_scores(counts), "cases": {k: jaccard_from_counts(*v) for k, v in counts.items()},
                                "counts": {k: list(v) for k, v in counts.items()},
                                "seconds": time.perf_counter() - t0})
-        if status.best_jaccard is None or mean > status.best_jaccard:
-            status.best_jaccard, status.best_iteration = mean, status.iteration
+        if status.best_score is None or mean > status.best_score:
+            status.best_score, status.best_iteration = mean, status.iteration
             status.best_state = state_copy(self.kept_net)
             write_weights(model_dir(self.run_dir), status.best_state)
-        self.log.write({"iteration": status.iteration, "val_jaccard": mean, "validation_metric": metric, "best_jaccard": status.best_jaccard,
+        self.log.write({"iteration": status.iteration, "val_score": mean, "validation_metric": metric, "best_score": status.best_score,
                         "best_iteration": status.best_iteration})
 
     def checkpoint(self) -> None:
@@ -293,7 +294,7 @@ class _Run:
             "ema": None if self.ema is None else self.ema.state_dict(),
             "sampler": self.sampler_state, "rng": rng_state(), "history": s.history,
             "train_seconds": s.train_seconds,
-            "best": {"jaccard": s.best_jaccard, "iteration": s.best_iteration, "state": s.best_state},
+            "best": {"score": s.best_score, "iteration": s.best_iteration, "state": s.best_state},
         })
         write_model_info(model_dir(self.run_dir), self.config, self._info())
         self.saved_at = s.iteration
@@ -301,7 +302,7 @@ class _Run:
     def _info(self) -> dict[str, Any]:
         s = self.status
         return {"seed": self.seed, "iterations_done": s.iteration, "best_iteration": s.best_iteration,
-                "best_jaccard": s.best_jaccard, "validation_metric": self.config.train.validation_metric,
+                "best_score": s.best_score, "validation_metric": self.config.train.validation_metric,
                 "train_seconds": s.train_seconds, "history": s.history}
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ..config import Config
 from ..errors import InputError
+from ..evaluation.metrics import dice_from_counts, jaccard_from_counts, overlap_counts
 from ..inference.postprocess import restrict_to_liver, threshold
 from ..inference.tiling import predict_tiled
 
@@ -44,30 +45,19 @@ def validation_counts(net: torch.nn.Module, cases: Sequence[Any], config: Config
                                  channels_last)
             prediction = threshold(restrict_to_liver(prob, liver), config.infer.threshold)
             reference = (np.asarray(case.tumor(config.train.rater)) > 0) & liver
-            counts[case.id] = (int(np.count_nonzero(prediction & reference)), int(np.count_nonzero(prediction)),
-                               int(np.count_nonzero(reference)))
+            counts[case.id] = overlap_counts(prediction, reference)
     finally:
         net.train(was_training)
     return counts
-
-
-def case_jaccard(c: Counts) -> float:
-    union = c[1] + c[2] - c[0]
-    return 1.0 if union == 0 else c[0] / union
-
-
-def case_dice(c: Counts) -> float:
-    total = c[1] + c[2]
-    return 1.0 if total == 0 else 2 * c[0] / total
 
 
 def validation_score(counts: Mapping[str, Counts], metric: str) -> float:
     """The validation score of ``metric`` (one of ``METRICS``) from per-case counts."""
     check_metric(metric)
     if metric == "global_dice":
-        return case_dice(tuple(sum(c[i] for c in counts.values()) for i in range(3)))
-    per_case = case_jaccard if metric == "jaccard" else case_dice
-    return sum(per_case(c) for c in counts.values()) / len(counts)
+        return dice_from_counts(*(sum(c[i] for c in counts.values()) for i in range(3)))
+    per_case = jaccard_from_counts if metric == "jaccard" else dice_from_counts
+    return sum(per_case(*c) for c in counts.values()) / len(counts)
 
 
 def all_scores(counts: Mapping[str, Counts]) -> dict[str, float]:
@@ -88,5 +78,5 @@ def check_metric(metric: str) -> None:
 def validate(net: torch.nn.Module, cases: Sequence[Any], config: Config, device: torch.device,
              amp: bool = False, channels_last: bool = False) -> dict[str, float]:
     """Per-case Jaccard of ``net`` (put in eval mode for the duration) on prepared cases."""
-    return {cid: case_jaccard(c) for cid, c in validation_counts(net, cases, config, device, amp,
+    return {cid: jaccard_from_counts(*c) for cid, c in validation_counts(net, cases, config, device, amp,
                                                                   channels_last).items()}
