@@ -81,6 +81,8 @@ def test_several_series_are_listed_and_one_is_chosen_by_uid(tmp_path, write_dico
         np.testing.assert_array_equal(vol.array, volume)
         np.testing.assert_allclose(vol.affine, affine, atol=1e-4)
         assert vol.series == uid
+        assert len(vol.dicom_source) == volume.shape[2]  # the chosen series' headers only
+        assert {str(ds.SeriesInstanceUID) for ds in vol.dicom_source} == {uid}
     with pytest.raises(InputError, match=r"both: no DICOM series 1\.2\.3 in the folder \(it holds: "):
         read_volume(both, "1.2.3")
     with pytest.raises(InputError, match="is a file, not a DICOM folder"):
@@ -174,6 +176,8 @@ def test_an_enhanced_multi_frame_object_reads_with_its_geometry(tmp_path, steps)
     vol = read_volume(tmp_path / "mf")
     np.testing.assert_array_equal(vol.array, volume)  # frames in stored order
     np.testing.assert_allclose(vol.affine, _enhanced_affine(steps[0], steps[1] - steps[0]), atol=1e-4)
+    written = pydicom.dcmread(tmp_path / "mf" / "enhanced.dcm", stop_before_pixels=True)
+    assert [str(ds.SOPInstanceUID) for ds in vol.dicom_source] == [str(written.SOPInstanceUID)]  # its one dataset
 
 
 def test_an_enhanced_object_with_a_missing_frame_is_refused(tmp_path):

@@ -3,11 +3,12 @@ with highdicom, every frame equal to its slice of the masks, and Debian's indepe
 ``dciodvfy`` (package dicom3tools) finding no error.
 
 The expected slice of each source file is known from how the fixture wrote it (file ``s<k>.dcm``
-is slice k), not from ``read_series``'s matching.
+is slice k), not from the volume's source headers (``Volume.dicom_source``) the SEG is built from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -25,7 +26,7 @@ SCT = "SCT"
 
 def _series(tmp_path, write_dicom_series):
     """A 24 x 20 x 6 series (columns flipped, so i runs right to left) with a liver of a different
-    outline on slices 1-4 and a tumour on slices 2-3; returns (folder, affine, liver, tumour)."""
+    outline on slices 1-4 and a tumour on slices 2-3; returns (folder, image volume, liver, tumour)."""
     liver = np.zeros(SHAPE, np.uint8)
     for k in range(1, 5):
         liver[4:14 + 2 * k, 3:16 - k, k] = 1
@@ -36,9 +37,9 @@ def _series(tmp_path, write_dicom_series):
     folder = tmp_path / "series"
     expected = write_dicom_series(folder, image, (1.2, 1.1, 3.0), (40.0, -30.0, 10.0), (-1.0, 0.0, 0.0),
                                   (0.0, 1.0, 0.0))
-    affine = read_volume(folder).affine
-    np.testing.assert_allclose(affine, expected, atol=1e-4)
-    return folder, affine, liver, tumour
+    image = read_volume(folder)
+    np.testing.assert_allclose(image.affine, expected, atol=1e-4)
+    return folder, image, liver, tumour
 
 
 def _files_by_slice(folder):
@@ -52,8 +53,8 @@ def _codes(item):
 def test_two_coded_segments_reading_back_equal_to_the_masks_on_their_frames(tmp_path, write_dicom_series):
     import highdicom as hd
 
-    folder, affine, liver, tumour = _series(tmp_path, write_dicom_series)
-    path = write_dicom_seg(build_dicom_seg(tumour, liver, affine, folder), tmp_path / "seg.dcm")
+    folder, image, liver, tumour = _series(tmp_path, write_dicom_series)
+    path = write_dicom_seg(build_dicom_seg(tumour, liver, image), tmp_path / "seg.dcm")
     seg = hd.seg.segread(path)
     sources = _files_by_slice(folder)
     first = sources[0]
@@ -97,8 +98,8 @@ def test_two_coded_segments_reading_back_equal_to_the_masks_on_their_frames(tmp_
 def test_no_tumour_keeps_the_liver_segment_and_an_empty_neoplasm_segment(tmp_path, write_dicom_series):
     import highdicom as hd
 
-    folder, affine, liver, _ = _series(tmp_path, write_dicom_series)
-    seg = hd.seg.segread(write_dicom_seg(build_dicom_seg(np.zeros(SHAPE), liver, affine, folder), tmp_path / "s.dcm"))
+    folder, image, liver, _ = _series(tmp_path, write_dicom_series)
+    seg = hd.seg.segread(write_dicom_seg(build_dicom_seg(np.zeros(SHAPE), liver, image), tmp_path / "s.dcm"))
     assert seg.number_of_segments == 2
     uids = [str(ds.SOPInstanceUID) for _, ds in sorted(_files_by_slice(folder).items())]
     pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[1, 2], assert_missing_frames_are_empty=True)
@@ -107,13 +108,13 @@ def test_no_tumour_keeps_the_liver_segment_and_an_empty_neoplasm_segment(tmp_pat
 
 
 def test_a_slice_off_the_grid_and_masks_of_another_shape_are_refused(tmp_path, write_dicom_series):
-    folder, affine, liver, tumour = _series(tmp_path, write_dicom_series)
+    _, image, liver, tumour = _series(tmp_path, write_dicom_series)
     with pytest.raises(ValueError, match="differ in shape"):
-        build_dicom_seg(tumour[:, :, :5], liver, affine, folder)
-    shifted = affine.copy()
-    shifted[:3, 3] += 0.5 * affine[:3, 2]  # half a slice
+        build_dicom_seg(tumour[:, :, :5], liver, image)
+    shifted = image.affine.copy()
+    shifted[:3, 3] += 0.5 * image.affine[:3, 2]  # half a slice
     with pytest.raises(InputError, match="off the series grid"):
-        build_dicom_seg(tumour, liver, shifted, folder)
+        build_dicom_seg(tumour, liver, dataclasses.replace(image, affine=shifted))
 
 
 def test_dciodvfy_finds_no_error_in_the_seg(tmp_path, write_dicom_series):
@@ -123,9 +124,9 @@ def test_dciodvfy_finds_no_error_in_the_seg(tmp_path, write_dicom_series):
     if dciodvfy is None:
         pytest.skip("dciodvfy (Debian package dicom3tools) not installed: the SEG is not checked by an "
                     "independent validator here; as root `make test` installs it, or `apt-get install dicom3tools`")
-    folder, affine, liver, tumour = _series(tmp_path, write_dicom_series)
+    _, image, liver, tumour = _series(tmp_path, write_dicom_series)
     for name, mask in (("seg.dcm", tumour), ("no_tumour.dcm", np.zeros(SHAPE))):
-        path = write_dicom_seg(build_dicom_seg(mask, liver, affine, folder), tmp_path / name)
+        path = write_dicom_seg(build_dicom_seg(mask, liver, image), tmp_path / name)
         done = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, timeout=60)
         lines = (done.stdout + done.stderr).splitlines()
         print(f"dciodvfy {name}:", *lines, sep="\n  ")

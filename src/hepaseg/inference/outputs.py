@@ -154,8 +154,7 @@ def write_case(case_id: str, result: CaseResult, case: LoadedCase, outputs: Outp
     if outputs.dicom_seg:  # built before anything is written: it is the step that can still fail
         from ..io.dicomseg import build_dicom_seg
 
-        seg = build_dicom_seg(result.mask, result.liver, case.image.affine, case.image.source,
-                              series_uid=case.image.series)
+        seg = build_dicom_seg(result.mask, result.liver, case.image)
     if outputs.probability is not None:
         write_volume(result.probability, case.image.affine, outputs.probability)
     if outputs.lesions is not None:

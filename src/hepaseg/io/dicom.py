@@ -5,10 +5,11 @@ named by its Series Instance UID, or the only one, and refuses otherwise, listin
 chosen series' files are checked before they are read: one matrix size, one slice orientation (a
 tilted or non-parallel slice is refused), positions along the slice normal only (no gantry tilt),
 and evenly spaced (a missing slice is refused); an enhanced (multi-frame) object's frames the same
-way. ``stack_files`` returns single-frame files sorted along the slice normal ``row x column`` of
-ImageOrientationPatient, so that the volume's axis k runs along that normal whatever order the
-files were stored in (a multi-frame object keeps its frame order, with the matching geometry);
-``io.volumes`` reads them into (i, j, k) = (column, row, slice) arrays.
+way. ``stack_files`` returns single-frame files with their headers sorted along the slice normal
+``row x column`` of ImageOrientationPatient, so that the volume's axis k runs along that normal
+whatever order the files were stored in (a multi-frame object keeps its frame order, with the
+matching geometry); ``io.volumes`` reads them into (i, j, k) = (column, row, slice) arrays and keeps
+the headers, in that order, as the volume's ``dicom_source`` (each header is read once, here).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 ORIENTATION_TOL = 1e-4  # direction cosines, as io.geometry.DIRECTION_TOL
 OFF_AXIS_TOL_MM = 1e-2  # slice positions off the stack's normal line, as io.geometry.ORIGIN_TOL_MM
@@ -33,7 +38,7 @@ class Series:
     uid: str
     description: str
     modality: str
-    headers: tuple[tuple[Path, object], ...]
+    headers: tuple[tuple[Path, Dataset], ...]
 
     def describe(self) -> str:
         return f"{self.uid} ({self.description or 'no description'}, {self.modality or '?'}, {len(self.headers)} files)"
@@ -43,7 +48,7 @@ def list_series(folder: str | Path) -> list[Series]:
     """Every series in ``folder`` (its files only, not sub-folders), by UID; non-DICOM files are ignored."""
     import pydicom
 
-    found: dict[str, list[tuple[Path, object]]] = {}
+    found: dict[str, list[tuple[Path, Dataset]]] = {}
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -76,8 +81,9 @@ def choose_series(folder: str | Path, uid: str | None = None) -> Series:
     return series[0]
 
 
-def stack_files(folder: str | Path, series: Series) -> list[Path]:
-    """The series' files sorted along the slice normal, after checking they form one regular stack.
+def stack_files(folder: str | Path, series: Series) -> list[tuple[Path, Dataset]]:
+    """The series' (file, header) pairs sorted along the slice normal, after checking they form one
+    regular stack.
 
     An enhanced (multi-frame) object is one file: its frames are checked the same way (SimpleITK
     reads such a file as a 3D volume, k in frame order, with the frames' geometry).
@@ -101,7 +107,7 @@ def stack_files(folder: str | Path, series: Series) -> list[Path]:
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
         raise InputError(folder, f"series {series.uid}: a slice lacks its position or orientation") from exc
     order = _check_stack(folder, series.uid, np.array([c for c, _ in planes]), np.array([p for _, p in planes]))
-    return [headers[0][0]] if multi else [headers[int(i)][0] for i in order]
+    return [headers[0]] if multi else [headers[int(i)] for i in order]
 
 
 def _plane(ds) -> tuple[list[float], list[float]]:

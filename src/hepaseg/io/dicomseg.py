@@ -1,9 +1,10 @@
 """DICOM-SEG of a prediction, referencing the DICOM series it was predicted on.
 
 The masks are on the grid ``volumes.read_volume`` gives the series: axis i along the rows' direction
-(DICOM columns), j along the columns' direction (DICOM rows), k across slices. Each source slice
-is matched to its k by its ImagePositionPatient (through the volume's affine), so frame ``f`` of
-the segmentation is derived from, and references, exactly the slice it lies on. One BINARY SEG with
+(DICOM columns), j along the columns' direction (DICOM rows), k across slices. The source slices are
+the volume's own headers (``Volume.dicom_source``, read once with the volume, in k order); each
+one's ImagePositionPatient is checked to lie on its k (through the volume's affine), so frame ``f``
+of the segmentation is derived from, and references, exactly the slice it lies on. One BINARY SEG with
 two segments, coded with SNOMED CT: 1 "Liver" (the liver mask the prediction used; Anatomical
 Structure / Liver) and 2 "Neoplasm" (the tumour mask; Morphologically Abnormal Structure /
 Neoplasm, anatomic region Liver), both AUTOMATIC by the algorithm "hepaseg". A segment's empty
@@ -13,13 +14,17 @@ frames are omitted (highdicom's default; all frames are kept when both masks are
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .volumes import LPS_TO_RAS, Affine
+from .volumes import LPS_TO_RAS, Volume
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 POSITION_TOL_VOXELS = 0.05  # how far a slice's position may sit from a voxel centre
 # Type-2 patient / study attributes highdicom copies from the source; anonymised series may lack them.
@@ -27,72 +32,70 @@ _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "Accessi
           "StudyDate", "StudyTime", "ReferringPhysicianName")
 
 
-def read_series(folder: str | Path, affine: Affine, shape: tuple[int, int, int],
-                series_uid: str | None = None) -> list[tuple[int, object]]:
-    """The series' datasets (headers only) with the slice index k each one lies on, sorted by k.
-
-    Args:
-        series_uid: read only this series' files (the folder may hold others); None: every file.
+def source_slices(image: Volume) -> list[Dataset]:
+    """The headers of ``image``'s slices in k order (``Volume.dicom_source``), checked against its
+    grid: header k's ImagePositionPatient must be the centre of voxel (0, 0, k). Where type-2
+    patient / study attributes are missing, a copy gets them empty (the volume's headers stay as read).
 
     Raises:
-        InputError: a file does not lie on the volume's grid (another series, a localiser, ...), or
-            the series is an enhanced (multi-frame) object.
+        InputError: naming the image: no DICOM source (not read from a DICOM folder), an enhanced
+            (multi-frame) source, a header count other than the slice count, a slice off the grid.
     """
-    import pydicom
-
-    folder = Path(folder)
-    to_index = np.linalg.inv(np.asarray(affine, dtype=np.float64))
-    matched: dict[int, object] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except pydicom.errors.InvalidDicomError:
-            continue
-        if series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid:
-            continue
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise InputError(path, "DICOM-SEG of an enhanced (multi-frame) source is not supported; "
-                                   "write NIfTI or NRRD instead (-o FILE.nii.gz)")
-        if "ImagePositionPatient" not in ds:
-            continue
+    headers = image.dicom_source
+    if headers is None:
+        raise InputError(image.source, "DICOM-SEG needs an image read from a DICOM series folder; this "
+                                       "volume has no DICOM source (write NIfTI or NRRD instead)")
+    if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1) or 1) > 1:
+        raise InputError(image.source, "DICOM-SEG of an enhanced (multi-frame) source is not supported; "
+                                       "write NIfTI or NRRD instead (-o FILE.nii.gz)")
+    if len(headers) != image.shape[2]:
+        raise InputError(image.source, f"{len(headers)} DICOM headers for {image.shape[2]} slices")
+    to_index = np.linalg.inv(np.asarray(image.affine, dtype=np.float64))
+    slices = []
+    for k, ds in enumerate(headers):
         ras = LPS_TO_RAS[:3, :3] @ np.asarray(ds.ImagePositionPatient, dtype=np.float64)
         ijk = to_index[:3, :3] @ ras + to_index[:3, 3]
-        k = int(round(ijk[2]))
-        if np.max(np.abs(ijk - [0, 0, k])) > POSITION_TOL_VOXELS or not 0 <= k < shape[2]:
-            raise InputError(path, f"slice position {np.round(ijk, 2).tolist()} (voxels) is off the series grid")
-        for keyword in _TYPE2:  # in memory only; the files are never written
-            if keyword not in ds:
-                setattr(ds, keyword, None)
-        matched[k] = ds
-    missing = sorted(set(range(shape[2])) - set(matched))
-    if missing:
-        raise InputError(folder, f"no DICOM file for slice(s) {missing[:5]} of the series")
-    return sorted(matched.items(), key=lambda item: item[0])
+        if np.max(np.abs(ijk - [0, 0, k])) > POSITION_TOL_VOXELS:
+            raise InputError(image.source, f"slice {k}'s position {np.round(ijk, 2).tolist()} (voxels) is off "
+                                           "the series grid")
+        slices.append(_with_type2(ds))
+    return slices
+
+
+def _with_type2(ds: Dataset) -> Dataset:
+    """``ds`` itself, or a copy with the type-2 attributes it lacks (``_TYPE2``) present and empty."""
+    import copy
+
+    missing = [keyword for keyword in _TYPE2 if keyword not in ds]
+    if not missing:
+        return ds
+    ds = copy.deepcopy(ds)
+    for keyword in missing:
+        setattr(ds, keyword, None)
+    return ds
 
 
 SEGMENT_LABELS = ("Liver", "Neoplasm")  # segment numbers 1 and 2
 
 
-def build_dicom_seg(tumour: NDArray, liver: NDArray, affine: Affine, series_folder: str | Path,
-                    series_number: int = 100, software_version: str = "", series_uid: str | None = None):
-    """A binary DICOM-SEG dataset of the liver and tumour masks referencing the series in
-    ``series_folder`` (not written; see the module docstring).
+def build_dicom_seg(tumour: NDArray, liver: NDArray, image: Volume, series_number: int = 100,
+                    software_version: str = ""):
+    """A binary DICOM-SEG dataset of the liver and tumour masks referencing the DICOM series
+    ``image`` was read from (not written; see the module docstring).
 
     Args:
-        tumour: (i, j, k) binary tumour mask on the series' grid (as ``read_volume(series_folder)`` gives it).
+        tumour: (i, j, k) binary tumour mask on ``image``'s grid.
         liver: (i, j, k) binary liver mask on the same grid (the one the prediction used).
-        affine: that grid's (4, 4) voxel -> RAS+ mm.
-        series_folder: the source DICOM series.
+        image: the source volume, as ``read_volume`` gave it for a DICOM folder (its ``dicom_source``).
         series_number: SeriesNumber of the new segmentation series.
         software_version: recorded as SoftwareVersions and algorithm version (default: hepaseg's).
-        series_uid: the source series' Series Instance UID, where the folder holds several.
 
     Returns:
         a ``highdicom.seg.Segmentation``; ``write_dicom_seg`` saves it.
 
     Raises:
-        InputError: the series does not match the grid (``read_series``); ValueError: masks of
-            another shape.
+        InputError: no DICOM source, or one that does not match the grid (``source_slices``);
+            ValueError: masks of another shape.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -100,9 +103,11 @@ def build_dicom_seg(tumour: NDArray, liver: NDArray, affine: Affine, series_fold
     masks = [np.asarray(m) > 0 for m in (liver, tumour)]  # segment 1, segment 2
     if masks[0].shape != masks[1].shape:
         raise ValueError(f"liver mask {masks[0].shape} and tumour mask {masks[1].shape} differ in shape")
-    slices = read_series(series_folder, affine, masks[0].shape, series_uid)
-    # (frames, rows, cols, segments): frame f is source slice k, transposed to DICOM rows x columns
-    frames = np.stack([np.stack([m[:, :, k].T for m in masks], axis=-1) for k, _ in slices]).astype(np.uint8)
+    if masks[0].shape != image.shape:
+        raise ValueError(f"masks of shape {masks[0].shape} differ in shape from the image {image.shape}")
+    slices = source_slices(image)
+    # (frames, rows, cols, segments): frame k is source slice k, transposed to DICOM rows x columns
+    frames = np.stack([np.stack([m[:, :, k].T for m in masks], axis=-1) for k in range(len(slices))]).astype(np.uint8)
     version = software_version or _version()
     algorithm = hd.AlgorithmIdentificationSequence(name="hepaseg", family=codes.cid7162.ArtificialIntelligence,
                                                    version=version)
@@ -118,7 +123,7 @@ def build_dicom_seg(tumour: NDArray, liver: NDArray, affine: Affine, series_fold
             anatomic_regions=[codes.SCT.Liver]),
     ]
     return hd.seg.Segmentation(
-        source_images=[ds for _, ds in slices],
+        source_images=slices,
         pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,

@@ -3,13 +3,16 @@
 Convention for every array in hepaseg: voxel index order ``(i, j, k)`` of the file as nibabel
 reports it (for SimpleITK images the transpose of ``GetArrayFromImage``), and a 4 x 4 ``affine``
 mapping voxel indices to RAS+ world coordinates in millimetres (nibabel's convention).
-A volume always travels with its affine, so a mask written with it lands exactly on the source image.
+A volume always travels with its affine, so a mask written with it lands exactly on the source image;
+one read from a DICOM folder also keeps its slices' headers in the order of axis k
+(``Volume.dicom_source``), which the DICOM writers (``io.dicomseg``) take from there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +21,9 @@ from ..errors import InputError
 from .atomic import atomic_path
 from .dicom import Series, choose_series, stack_files
 from .formats import ITK_IO, ITK_SUFFIXES, NIFTI_SUFFIXES, WRITE_SUFFIXES, volume_suffix
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 Affine = NDArray[np.float64]  # (4, 4) voxel index (i, j, k) -> RAS+ mm
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -32,12 +38,17 @@ class Volume:
         affine: (4, 4) voxel index -> RAS+ world coordinates in mm.
         source: the file (or DICOM series folder) it was read from, if any.
         series: the Series Instance UID of a volume read from a DICOM folder, else None.
+        dicom_source: for a volume read from a DICOM folder, the pydicom headers (no pixel data) of
+            its slices in the order of axis k (``dicom_source[k]`` is slice k; an enhanced
+            multi-frame object: its one dataset, frames in k order), as ``io.dicom.stack_files``
+            read and sorted them; else None. Shared, not copied: treat as read-only.
     """
 
     array: NDArray
     affine: Affine
     source: str | None = None
     series: str | None = None
+    dicom_source: tuple[Dataset, ...] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -71,11 +82,12 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
         raise InputError(p, "file not found")
     if series is not None and not p.is_dir():
         raise InputError(p, "a series UID is given, but the image is a file, not a DICOM folder")
+    headers = None
     try:
         if p.is_dir():
             chosen = choose_series(p, series)
             series = chosen.uid
-            array, affine = _read_dicom_series(p, chosen)
+            array, affine, headers = _read_dicom_series(p, chosen)
         elif volume_suffix(p) in NIFTI_SUFFIXES:
             array, affine = _read_nifti(p)
         elif volume_suffix(p) in ITK_SUFFIXES:
@@ -86,7 +98,7 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         raise InputError(p, f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    return Volume(_as_3d(array, p), affine, str(p), series)
+    return Volume(_as_3d(array, p), affine, str(p), series, headers)
 
 
 def _as_3d(array: NDArray, path: Path) -> NDArray:
@@ -111,17 +123,19 @@ def _read_itk(path: Path) -> tuple[NDArray, Affine]:
     return _from_sitk(sitk.ReadImage(str(path), imageIO=ITK_IO[volume_suffix(path)]))
 
 
-def _read_dicom_series(folder: Path, series: Series) -> tuple[NDArray, Affine]:
-    """The series' slices, checked and sorted along the slice normal (``io.dicom.stack_files``);
-    an enhanced (multi-frame) object is one file, read whole."""
+def _read_dicom_series(folder: Path, series: Series) -> tuple[NDArray, Affine, tuple[Dataset, ...]]:
+    """The series' slices, checked and sorted along the slice normal (``io.dicom.stack_files``),
+    with their headers in that order; an enhanced (multi-frame) object is one file, read whole."""
     import SimpleITK as sitk
 
-    files = [str(f) for f in stack_files(folder, series)]
+    stacked = stack_files(folder, series)
+    files = [str(path) for path, _ in stacked]
+    headers = tuple(ds for _, ds in stacked)
     if len(files) == 1:
-        return _from_sitk(sitk.ReadImage(files[0]))
+        return (*_from_sitk(sitk.ReadImage(files[0])), headers)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
-    return _from_sitk(reader.Execute())
+    return (*_from_sitk(reader.Execute()), headers)
 
 
 def _from_sitk(img) -> tuple[NDArray, Affine]:
