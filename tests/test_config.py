@@ -38,6 +38,24 @@ def test_fields_added_later_are_stored_only_when_not_at_their_default():
         assert Config.from_dict(config.to_dict()) == config
 
 
+def test_a_configuration_of_hepaseg_0_1_reads_its_kernels_in_mm():
+    """hepaseg 0.1 stored ``infer.border_erosion_size`` / ``opening_size`` in voxels of the prepared grid:
+    read back, they are mm of that grid (7 / 3 voxels at the demo's 2 mm: 14 / 6 mm, the demo preset today)."""
+    for config, spacing in ((demo_config(), 2.0), (paper_config(), 1.0), (preset("demo-liver"), 4.0)):
+        old = config.to_dict()
+        assert old["preprocess"]["inplane_spacing_mm"] == spacing
+        del old["infer"]["border_erosion_mm"], old["infer"]["opening_mm"]
+        old["infer"].update(border_erosion_size=7, opening_size=3)
+        read = Config.from_dict(old)
+        assert (read.infer.border_erosion_mm, read.infer.opening_mm) == (7 * spacing, 3 * spacing)
+        if config.preset != "demo-liver":  # the liver presets' border opening is off; its sizes never mattered
+            assert read == config
+    assert (demo_config().infer.border_erosion_mm, demo_config().infer.opening_mm) == (14.0, 6.0)
+    missing_spacing = {"infer": {"border_erosion_size": 5, "opening_size": 1}}  # the 1 mm default grid
+    assert (Config.from_dict(missing_spacing).infer.border_erosion_mm, Config.from_dict(missing_spacing).infer.opening_mm) \
+        == (5.0, 1.0)
+
+
 def test_every_configuration_field_decides_some_stage():
     """The stage table (``config.DECIDES``) claims every field of every block, so no field can change a
     result without changing some stage's fingerprint."""

@@ -129,15 +129,19 @@ class SelectConfig:
 class InferConfig:
     """METHOD.md section 7: tiled prediction and post-processing.
 
-    Sizes are voxels of the prepared grid (1 mm in-plane); kernels act in-plane, slice by slice.
+    The tile size is voxels of the prepared grid; the post-processing kernels are in mm (converted to
+    voxels of the prepared grid's in-plane spacing by ``inference.postprocess``) and act in-plane,
+    slice by slice.
     """
 
     tile_output_size: Size3 = (244, 244, 96)
     threshold: float = 0.5
     restrict_to_liver: bool = True
     border_opening: bool = True
-    border_erosion_size: int = 7  # in-plane kernel, voxels of the 1 mm grid
-    opening_size: int = 3  # in-plane kernel
+    # the side of the in-plane square the liver is eroded by to find its border band, mm (METHOD.md: 7 x 7
+    # voxels of the 1 mm grid, a band 3 mm wide), and of the square the tumour is opened by inside that band
+    border_erosion_mm: float = 7.0
+    opening_mm: float = 3.0
     tta: bool = False
     lesion_connectivity: int = 26  # 6, 18 or 26: the lesion table's 3D components (as EvalConfig.connectivity)
     largest_component: bool = False  # keep only the largest 26-connected component (the liver model)
@@ -192,7 +196,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        return _build(cls, data, "config")
+        return _build(cls, _kernels_in_mm(data), "config")
 
     @classmethod
     def from_json(cls, text: str) -> Config:
@@ -201,6 +205,21 @@ class Config:
     def replace(self, **stages: Any) -> Config:
         """A copy with whole stages replaced, e.g. ``cfg.replace(train=...)``."""
         return dataclasses.replace(self, **stages)
+
+
+# hepaseg 0.1's post-processing kernels, in voxels of the prepared grid -> today's fields, in mm
+LEGACY_KERNELS = {"border_erosion_size": "border_erosion_mm", "opening_size": "opening_mm"}
+
+
+def _kernels_in_mm(data: Any) -> Any:
+    """A stored configuration with hepaseg 0.1's ``infer.border_erosion_size`` / ``opening_size`` (voxels)
+    given as today's mm fields (times the prepared grid's in-plane spacing), so that it predicts as before."""
+    infer = data.get("infer") if isinstance(data, dict) else None
+    if not isinstance(infer, dict) or not set(LEGACY_KERNELS) & set(infer):
+        return data
+    spacing = data.get("preprocess", {}).get("inplane_spacing_mm", PreprocessConfig.inplane_spacing_mm)
+    infer = {LEGACY_KERNELS.get(k, k): v * spacing if k in LEGACY_KERNELS else v for k, v in infer.items()}
+    return {**data, "infer": infer}
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

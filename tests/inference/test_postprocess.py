@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from hepaseg.config import InferConfig
 from hepaseg.inference.postprocess import (
     border_opening,
     fill_holes,
+    kernel_voxels,
     largest_component,
     liver_border,
     postprocess,
@@ -97,13 +99,13 @@ def test_postprocess_chain_and_switches():
     cfg = InferConfig()
     kept = np.zeros_like(liver)
     kept[10:13, 10:13, 0] = 1
-    np.testing.assert_array_equal(postprocess(prob, liver, cfg), kept)
+    np.testing.assert_array_equal(postprocess(prob, liver, cfg, 1.0), kept)
 
-    no_opening = postprocess(prob, liver, dataclasses.replace(cfg, border_opening=False))
+    no_opening = postprocess(prob, liver, dataclasses.replace(cfg, border_opening=False), 1.0)
     np.testing.assert_array_equal(no_opening, kept | (prob > 0.5) & (liver > 0))
-    no_restriction = postprocess(prob, liver, dataclasses.replace(cfg, restrict_to_liver=False))
+    no_restriction = postprocess(prob, liver, dataclasses.replace(cfg, restrict_to_liver=False), 1.0)
     assert no_restriction[0, 0, 0] == 1  # outside the liver there is no border either: it stays
-    high = postprocess(prob, liver, dataclasses.replace(cfg, threshold=0.85, border_opening=False))
+    high = postprocess(prob, liver, dataclasses.replace(cfg, threshold=0.85, border_opening=False), 1.0)
     assert high.sum() == 14 and high.dtype == np.uint8
 
 
@@ -134,4 +136,34 @@ def test_the_liver_steps_run_after_the_threshold():
     config = InferConfig(restrict_to_liver=False, border_opening=False, largest_component=True, fill_holes=True)
     expected = np.zeros(prob.shape, np.uint8)
     expected[0:5, 0:5, :] = 1
-    np.testing.assert_array_equal(postprocess(prob, np.ones(prob.shape), config), expected)
+    np.testing.assert_array_equal(postprocess(prob, np.ones(prob.shape), config, 3.0), expected)
+
+
+def test_kernel_sides_in_mm_become_whole_voxels_of_the_prepared_grid():
+    # by hand: 7 mm / 1 mm = 7; 14 / 2 = 7; 6 / 2 = 3; 7 / 3 = 2.33 -> 2; 2.5 / 1 -> 3 (halves up); 0.4 -> 1 (at least one)
+    assert [kernel_voxels(mm, s) for mm, s in ((7, 1), (14, 2), (6, 2), (7, 3), (2.5, 1), (0.4, 1))] == [7, 7, 3, 2, 3, 1]
+    with pytest.raises(ValueError, match="> 0 mm"):
+        kernel_voxels(0, 1)
+
+
+def test_the_demos_mm_kernels_on_its_2_mm_grid_are_the_7_and_3_voxel_kernels_it_always_ran():
+    """The demo preset's 14 / 6 mm on its 2 mm grid give the masks of hepaseg 0.1's 7 x 7 / 3 x 3 voxels,
+    computed here with scipy.ndimage directly."""
+    from scipy import ndimage
+
+    from hepaseg.presets import demo_config
+
+    config = demo_config()
+    rng = np.random.default_rng(3)
+    liver = np.zeros((40, 36, 4), np.uint8)
+    liver[4:34, 5:31, :] = 1
+    liver[4:12, 5:12, 1] = 0  # a notch: the border follows it
+    prob = ndimage.gaussian_filter(rng.random(liver.shape), (1.5, 1.5, 0)).astype(np.float32)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    mask = (prob * liver) > config.infer.threshold
+    band = (liver > 0) & ~ndimage.binary_erosion(liver > 0, np.ones((7, 7, 1), bool), border_value=0)
+    opened = ndimage.binary_opening(mask, np.ones((3, 3, 1), bool), border_value=0)
+    expected = np.where(band, opened, mask).astype(np.uint8)
+    assert 0 < expected.sum() < mask.sum(), "the opening must change something in the band"
+    got = postprocess(prob, liver, config.infer, config.preprocess.inplane_spacing_mm)
+    np.testing.assert_array_equal(got, expected)

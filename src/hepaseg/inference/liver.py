@@ -50,7 +50,7 @@ def predict_liver(model: VolumePredictor, image: Volume) -> NDArray[np.bool_]:
     prepared, _, grid, _ = prepare_volume(image, None, config.preprocess)
     field = np.ones(prepared.shape, dtype=np.uint8)
     prob = model.probability(prepared, field)
-    coarse = postprocess(prob, field, config.infer) > 0
+    coarse = postprocess(prob, field, config.infer, config.preprocess.inplane_spacing_mm) > 0
     if not coarse.any():
         return np.zeros(image.shape, dtype=bool)
     from scipy import ndimage

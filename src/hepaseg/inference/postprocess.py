@@ -1,8 +1,10 @@
 """Post-processing of a predicted tumour probability (METHOD.md section 7): pure array functions.
 
-All arrays live on the prepared grid, axes (x, y, z) with 1 mm in-plane voxels and z the slice
-axis; every morphological step works slice by slice in-plane (structuring elements of shape
-(n, n, 1)), never across slices. Masks are returned as uint8 0/1. Each step can be switched off
+All arrays live on the prepared grid, axes (x, y, z) with z the slice axis; every morphological
+step works slice by slice in-plane (structuring elements of shape (n, n, 1)), never across slices.
+The array functions take kernel sides in voxels; ``postprocess`` takes them in mm from
+``InferConfig`` and converts them with the prepared grid's in-plane spacing (``kernel_voxels``, the
+one conversion). Masks are returned as uint8 0/1. Each step can be switched off
 through ``InferConfig`` (``restrict_to_liver``, ``border_opening``). The liver model's two steps,
 ``largest_component`` and ``fill_holes``, are 3D and off for the tumour model.
 
@@ -26,6 +28,14 @@ def _inplane(size: int) -> NDArray[np.bool_]:
     if size < 1:
         raise ValueError(f"kernel size must be >= 1, got {size}")
     return np.ones((size, size, 1), dtype=bool)
+
+
+def kernel_voxels(size_mm: float, spacing_mm: float) -> int:
+    """The side, in voxels of a grid of ``spacing_mm``, of an in-plane square ``size_mm`` wide: the nearest
+    whole number (halves up), at least 1."""
+    if size_mm <= 0 or spacing_mm <= 0:
+        raise ValueError(f"kernel size and spacing must be > 0 mm, got {size_mm} and {spacing_mm}")
+    return max(1, int(np.floor(size_mm / spacing_mm + 0.5)))
 
 
 def restrict_to_liver(probability: NDArray, liver: NDArray) -> Probability:
@@ -84,14 +94,15 @@ def fill_holes(mask: NDArray) -> Mask:
     return ndimage.binary_fill_holes(np.asarray(mask) > 0).astype(np.uint8)
 
 
-def postprocess(probability: NDArray, liver: NDArray, config: InferConfig) -> Mask:
+def postprocess(probability: NDArray, liver: NDArray, config: InferConfig, inplane_spacing_mm: float) -> Mask:
     """The full chain on the prepared grid: liver restriction, threshold, border opening, then
     (liver model) largest component and hole filling.
 
     Args:
         probability: (x, y, z) tumour probability from the network.
         liver: (x, y, z) liver mask, same grid.
-        config: which steps run and their sizes.
+        config: which steps run and their sizes (kernels in mm).
+        inplane_spacing_mm: the prepared grid's in-plane voxel size (``PreprocessConfig.inplane_spacing_mm``).
 
     Returns:
         (x, y, z) uint8 tumour mask.
@@ -102,7 +113,8 @@ def postprocess(probability: NDArray, liver: NDArray, config: InferConfig) -> Ma
         probability = restrict_to_liver(probability, liver)
     mask = threshold(probability, config.threshold)
     if config.border_opening:
-        mask = border_opening(mask, liver, config.border_erosion_size, config.opening_size)
+        mask = border_opening(mask, liver, kernel_voxels(config.border_erosion_mm, inplane_spacing_mm),
+                              kernel_voxels(config.opening_mm, inplane_spacing_mm))
     if config.largest_component:
         mask = largest_component(mask)
     if config.fill_holes:

@@ -292,7 +292,7 @@ class Predictor:
             original = np.zeros(case.image.shape, np.uint8)
             prob_original = np.zeros(case.image.shape, np.float32)
         else:
-            mask = _postprocess_in_box(prob, case.prepared_liver, box, self.infer)
+            mask = _postprocess_in_box(prob, case.prepared_liver, box, self.infer, self.config.preprocess.inplane_spacing_mm)
             original = (to_original_in_box(mask, case.grid, box) >= 0.5).astype(np.uint8)
             if self.infer.restrict_to_liver:
                 original &= case.liver
@@ -325,7 +325,7 @@ def _with_infer(infer: InferConfig, overrides: dict[str, object]) -> InferConfig
 
 
 def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArray],
-                        infer: InferConfig) -> NDArray[np.uint8]:
+                        infer: InferConfig, inplane_spacing_mm: float) -> NDArray[np.uint8]:
     """``postprocess`` on the liver's bounding box ``box`` plus one voxel; identical to the whole volume.
 
     Outside the box the probability is 0 (``predict_volume``) and there is no liver, so nothing
@@ -333,5 +333,5 @@ def _postprocess_in_box(prob: NDArray, liver: NDArray, box: tuple[NDArray, NDArr
     """
     out = np.zeros(np.shape(prob), dtype=np.uint8)
     region = tuple(slice(max(0, int(lo) - 1), int(hi) + 1) for lo, hi in zip(*box))
-    out[region] = postprocess(prob[region], np.asarray(liver)[region], infer)
+    out[region] = postprocess(prob[region], np.asarray(liver)[region], infer, inplane_spacing_mm)
     return out
