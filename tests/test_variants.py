@@ -1,4 +1,4 @@
-"""The ablation's architecture variants (``config.variant_config``, module ``variants``): what changes,
+"""The ablation's architecture variants (``presets.variant_config``): what changes,
 what stays, valid sizes, the presets, and the cache fingerprint of the z-resampled grid."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from hepaseg.data.manifest import Case
 from hepaseg.data.preprocess import CACHE_FORMAT, case_fingerprint
 from hepaseg.errors import InputError
 from hepaseg.model.shapes import input_size, valid_output_size
-from hepaseg.variants import uniform_valid_output
 
 from .tiny_study import tiny_study_config
 
@@ -81,7 +80,7 @@ def test_presets_of_the_variants():
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 4, 5])
-def test_the_uniform_shape_arithmetic_agrees_with_model_shapes(levels):
+def test_the_3d_variants_sizes_agree_with_a_second_derivation_of_the_uniform_net(levels):
     cfg = variant_config(preset("paper"), "3d").model
     cfg = dataclasses.replace(cfg, widths=(2,) * levels, z_convs=(0,) * levels, pools=((2, 2, 2),) * (levels - 1))
     for wanted in range(1, 90):
@@ -116,3 +115,48 @@ def test_configurations_without_a_slice_spacing_serialise_as_before():
     assert three.to_dict()["preprocess"]["slice_spacing_mm"] == 2.0 and Config.from_json(three.to_json()) == three
     with_z = demo.replace(preprocess=dataclasses.replace(demo.preprocess, slice_spacing_mm=2.0))
     assert differences(demo, with_z) == ["preprocess.slice_spacing_mm"] == differences(with_z, demo)
+
+
+def uniform_valid_output(levels: int, kernel: int, wanted: int) -> int:
+    """A second derivation, for the uniform net only, of ``model.shapes.valid_output_size``: the largest
+    valid output length <= ``wanted`` (else the smallest valid one) along an axis of a valid U-Net with
+    ``levels`` levels, two convolutions of ``kernel`` per block and pooling 2 between levels."""
+    n = max(int(wanted), 1)
+    while n > 1 and not _uniform_valid(levels, kernel, n):
+        n -= 1
+    while not _uniform_valid(levels, kernel, n):
+        n += 1
+    return n
+
+
+def _uniform_valid(levels: int, kernel: int, out: int) -> bool:
+    """Walk the sizes up from ``out`` to the input and forward again, checking every crop and pooling."""
+    shrink = 2 * (kernel - 1)
+    n = out
+    for _ in range(levels - 1):  # up the up path: the input of each up block, then the pooled size
+        n += shrink
+        if n % 2:
+            return False
+        n //= 2
+    n += shrink  # the bottom block's input
+    for _ in range(levels - 1):  # down the down path again: each level's input
+        n = 2 * n + shrink
+    size = n  # the network's input; check it forward
+    skips = []
+    for _ in range(levels - 1):
+        size -= shrink
+        if size < 1 or size % 2:
+            return False
+        skips.append(size)
+        size //= 2
+    size -= shrink
+    if size < 1:
+        return False
+    for skip in reversed(skips):
+        size *= 2
+        if skip < size or (skip - size) % 2:
+            return False
+        size -= shrink
+        if size < 1:
+            return False
+    return size == out

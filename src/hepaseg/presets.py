@@ -1,7 +1,23 @@
 """The named configurations: the presets (``paper``, ``demo``, the liver models' ``paper-liver`` and
-``demo-liver``), the ablation's variants of the tumour presets (``paper-2d`` ... ``demo-3d``, made by
-``variants.variant_config``), one registry ``PRESETS``, and ``resolve_config``: what ``--preset`` /
-``--config`` / ``--resume`` mean for every command.
+``demo-liver``), the ablation's architecture variants (issue 18: ``variant_config``, and the
+variants of the tumour presets ``paper-2d`` ... ``demo-3d``), one registry ``PRESETS``, and
+``resolve_config``: what ``--preset`` / ``--config`` / ``--resume`` mean for every command.
+
+``variant_config(base, variant)`` turns any configuration into one of ``VARIANTS``. Only the model,
+the patch output size, the preprocessing z grid and the inference tile change; the iteration budget,
+batch, learning rate and schedule, patch sampling, loss, augmentation, post-processing and
+evaluation stay the base's.
+
+- ``aunet``: the base itself.
+- ``2d``: the base's levels, widths, dropout and batch norm with ``kernel x kernel x 1`` convolutions,
+  no 1x1x3 convolution and no pooling in z; one output slice per patch (its input is that slice alone,
+  in-plane context only). The inference tile keeps its z: the net treats slices independently.
+- ``3d``: ``k x k x k`` convolutions and 2x2x2 pooling at every level, no 1x1x3 convolution, on a grid
+  resampled in z to the in-plane spacing (``PreprocessConfig.slice_spacing_mm``). The output patch's z
+  covers the base's physical extent on ``TYPICAL_SLICE_MM`` slices (the synthetic cohort's are 3-5 mm),
+  as the nearest valid size (``model.shapes.valid_output_size``): the demo's 12 slices of ~4 mm become
+  24 slices of 2 mm, the paper's 32 become 128 of 1 mm; the tile likewise. The widths are the base's
+  divided by ``WIDTH_DIVISOR_3D`` (see there).
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from .config import (
     resume_conflicts,
 )
 from .errors import InputError
-from .variants import VARIANTS, variant_config
+from .model.shapes import valid_output_size
 
 __all__ = ["PRESETS", "VARIANTS", "demo_config", "demo_liver_config", "liver_preset_for", "paper_config",
            "paper_liver_config", "preset", "resolve_config", "variant_config"]
@@ -103,11 +119,57 @@ def demo_liver_config() -> Config:
     )
 
 
+VARIANTS = ("aunet", "2d", "3d")
+TYPICAL_SLICE_MM = 4.0  # the synthetic cohort's slices: 3-5 mm
+# The isotropic net's widths: the base's / 2. Measured on the 2-core CPU (1 thread, float32,
+# ``training.feasibility.seconds_per_step``, under load from another job): a demo step 0.34-0.36 s,
+# demo-3d with half widths (8, 16, 32) 0.68-0.71 s (2x), with the demo's widths 1.36-1.48 s (4x,
+# over the 3x allowed). paper-3d at batch 2 with half widths (32 .. 512): an estimated 32 GiB in
+# float32, 17 GiB under bf16 (``training.feasibility.step_memory_bytes``; the paper preset's estimate
+# of 17 GiB was measured at 15 GiB), so it fits an 80 GB GPU; with the paper's widths 65 / 33 GiB.
+WIDTH_DIVISOR_3D = 2
+
+
+def variant_config(base: Config, variant: str) -> Config:
+    """``base`` as the given variant (module docstring); ``"aunet"`` returns ``base`` itself.
+
+    Raises:
+        InputError: an unknown variant.
+    """
+    if variant not in VARIANTS:
+        raise InputError(None, f"unknown variant {variant!r} (choose from {', '.join(VARIANTS)})")
+    if variant == "aunet":
+        return base
+    model, patch, infer = base.model, base.patch, base.infer
+    levels = len(model.widths)
+    kx, ky = model.kernel[0], model.kernel[1]
+    if variant == "2d":
+        net = dataclasses.replace(model, kernel=(kx, ky, 1), z_convs=(0,) * levels,
+                                  pools=tuple((p[0], p[1], 1) for p in model.pools))
+        return base.replace(preset=f"{base.preset}-2d", model=net,
+                            patch=dataclasses.replace(patch, output_size=(*patch.output_size[:2], 1)))
+    if kx != ky:
+        raise InputError(None, f"the 3d variant needs a square in-plane kernel, got {model.kernel}")
+    net = dataclasses.replace(model, kernel=(kx, kx, kx), z_convs=(0,) * levels, pools=((2, 2, 2),) * (levels - 1),
+                              widths=tuple(max(1, w // WIDTH_DIVISOR_3D) for w in model.widths))
+    slice_mm = base.preprocess.inplane_spacing_mm
+    scale = TYPICAL_SLICE_MM / slice_mm
+
+    def size(s: tuple[int, int, int]) -> tuple[int, int, int]:
+        return valid_output_size(net, (s[0], s[1], round(s[2] * scale)))
+
+    return base.replace(
+        preset=f"{base.preset}-3d", model=net,
+        preprocess=dataclasses.replace(base.preprocess, slice_spacing_mm=slice_mm),
+        patch=dataclasses.replace(patch, output_size=size(patch.output_size)),
+        infer=dataclasses.replace(infer, tile_output_size=size(infer.tile_output_size)))
+
+
 def _variant_preset(base: Any, variant: str) -> Any:
     return lambda: variant_config(base(), variant)
 
 
-# the ablation's variants (issue 18, module ``variants``): paper-2d, paper-3d, demo-2d, demo-3d
+# the ablation's variants of the tumour presets: paper-2d, paper-3d, demo-2d, demo-3d
 PRESETS = {"paper": paper_config, "demo": demo_config,
            "paper-liver": paper_liver_config, "demo-liver": demo_liver_config,
            **{f"{name}-{v}": _variant_preset(base, v) for name, base in (("paper", paper_config), ("demo", demo_config))

@@ -11,7 +11,9 @@ from torch import nn
 
 from hepaseg.config import ModelConfig
 from hepaseg.model.shapes import input_size, margins, receptive_field, valid_output_size
-from hepaseg.model.unet import UNet, unet2d_config, unet3d_config
+from hepaseg.model.unet import UNet
+
+from .variant_nets import unet_2d, unet_3d
 
 
 def test_a_one_axis_two_level_net_by_hand():
@@ -48,8 +50,8 @@ def _gradient_extent(cfg: ModelConfig, out: tuple[int, int, int]) -> tuple[int, 
 
 @pytest.mark.parametrize("cfg", [
     ModelConfig(widths=(2, 2, 2), z_convs=(0, 1, 1), pools=((2, 2, 2), (2, 2, 1)), dropout=0.0),  # aU-Net-like
-    unet2d_config(widths=(2, 2, 2), dropout=0.0),
-    unet3d_config(widths=(2, 2), dropout=0.0),
+    unet_2d(widths=(2, 2, 2), dropout=0.0),
+    unet_3d(widths=(2, 2), dropout=0.0),
     ModelConfig(widths=(2, 2), kernel=(3, 1, 1), z_convs=(0, 1), pools=((2, 1, 2),), dropout=0.0),
 ])
 def test_the_receptive_field_is_the_gradient_support_of_one_output_voxel(cfg):

@@ -11,7 +11,7 @@ from hepaseg.config import ModelConfig
 from hepaseg.presets import demo_config
 from hepaseg.errors import InputError
 from hepaseg.model.shapes import IMAGE_PAD_MODE, crop, input_size, margins, output_size, pool_factor, valid_output_size
-from hepaseg.model.unet import unet2d_config, unet3d_config
+from .variant_nets import unet_2d, unet_3d
 
 TINY_AUNET = ModelConfig(widths=(2, 4, 4), z_convs=(0, 1, 1), pools=((2, 2, 2), (2, 2, 1)), dropout=0.5)
 
@@ -28,10 +28,10 @@ def test_paper_default_shapes():
 
 def test_variant_shapes_by_hand():
     # 2D U-Net: classic in-plane arithmetic, z untouched
-    assert input_size(unet2d_config(), (52, 52, 1)) == (236, 236, 1)
+    assert input_size(unet_2d(), (52, 52, 1)) == (236, 236, 1)
     # isotropic 3D U-Net, 4 levels: 44 -> 48/2=24 -> 28/2=14 -> 18/2=9; 9+4=13 -> 26+4=30 -> 64 -> 132
-    assert input_size(unet3d_config(), (44, 44, 44)) == (132, 132, 132)
-    assert output_size(unet3d_config(), (132, 132, 132)) == (44, 44, 44)
+    assert input_size(unet_3d(), (44, 44, 44)) == (132, 132, 132)
+    assert output_size(unet_3d(), (132, 132, 132)) == (44, 44, 44)
 
 
 def test_invalid_sizes_are_input_errors():
@@ -44,7 +44,7 @@ def test_invalid_sizes_are_input_errors():
         output_size(ModelConfig(pools=((2, 2, 2),)), (236, 236, 72))
 
 
-@pytest.mark.parametrize("cfg", [ModelConfig(), unet2d_config(), unet3d_config(), demo_config().model, TINY_AUNET])
+@pytest.mark.parametrize("cfg", [ModelConfig(), unet_2d(), unet_3d(), demo_config().model, TINY_AUNET])
 def test_valid_output_size_is_the_largest_valid_one(cfg):
     for wanted in [(60, 61, 40), (100, 90, 37)]:
         best = valid_output_size(cfg, wanted)

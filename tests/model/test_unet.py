@@ -11,11 +11,14 @@ from hepaseg.config import ModelConfig
 
 from hepaseg.presets import demo_config
 from hepaseg.model.shapes import input_size
-from hepaseg.model.unet import UNet, aunet_config, count_parameters, unet2d_config, unet3d_config
+from hepaseg.model.unet import UNet, count_parameters
+from hepaseg.presets import paper_config
+
+from .variant_nets import unet_2d, unet_3d
 
 TINY_AUNET = ModelConfig(widths=(2, 4, 4), z_convs=(0, 1, 1), pools=((2, 2, 2), (2, 2, 1)), dropout=0.5)
-TINY_2D = unet2d_config(widths=(2, 4, 4))
-TINY_3D = unet3d_config(widths=(2, 4))
+TINY_2D = unet_2d(widths=(2, 4, 4))
+TINY_3D = unet_3d(widths=(2, 4))
 
 
 def _expected_parameters(cfg: ModelConfig) -> int:
@@ -37,7 +40,7 @@ def _expected_parameters(cfg: ModelConfig) -> int:
 
 
 def test_paper_parameter_count():
-    net = UNet(aunet_config())
+    net = UNet(paper_config().model)  # the paper's aU-Net
     n = count_parameters(net)
     assert n == _expected_parameters(ModelConfig())
     assert round(n / 1e6) == 36  # METHOD.md section 4: 36 M parameters

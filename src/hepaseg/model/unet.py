@@ -21,28 +21,6 @@ from torch import nn
 from ..config import ModelConfig, Size3
 from .shapes import Z_KERNEL, check_config
 
-# --- variants (configuration values, not subclasses) -------------------------------------------
-
-
-def aunet_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
-    """The paper's aU-Net (METHOD.md section 4): 3x3x1 convolutions, one 1x1x3 per block in levels 3-5."""
-    return ModelConfig(widths=widths, dropout=dropout)
-
-
-def unet2d_config(widths: tuple[int, ...] = (64, 128, 256, 512, 1024), dropout: float = 0.5) -> ModelConfig:
-    """A 2D U-Net: 3x3x1 convolutions, no z convolution, no pooling in z (use output z = 1)."""
-    levels = len(widths)
-    return ModelConfig(widths=widths, kernel=(3, 3, 1), z_convs=(0,) * levels,
-                       pools=((2, 2, 1),) * (levels - 1), dropout=dropout)
-
-
-def unet3d_config(widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.5) -> ModelConfig:
-    """An isotropic 3D U-Net: 3x3x3 convolutions, 2x2x2 pooling, no extra z convolution."""
-    levels = len(widths)
-    return ModelConfig(widths=widths, kernel=(3, 3, 3), z_convs=(0,) * levels,
-                       pools=((2, 2, 2),) * (levels - 1), dropout=dropout)
-
-
 # --- network -----------------------------------------------------------------------------------
 
 
