@@ -33,7 +33,8 @@ import numpy as np
 
 from hepaseg.config import EvalConfig
 from hepaseg.evaluation.evaluate import evaluate_case, evaluate_dataset
-from hepaseg.evaluation.matching import label, match_lesions
+from hepaseg.data.components import label
+from hepaseg.evaluation.matching import match_lesions
 from hepaseg.io.volumes import write_volume
 
 SHAPE = (512, 512, 100)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hepaseg.evaluation.matching import Correspondence, detect, label, match_lesions
+from hepaseg.data.components import label
+from hepaseg.evaluation.matching import Correspondence, detect, match_lesions
 
 
 def line(*runs: tuple[int, int], length: int = 16) -> np.ndarray:

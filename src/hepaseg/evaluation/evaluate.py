@@ -28,7 +28,8 @@ from ..data.manifest import Case
 from ..errors import InputError
 from ..io.geometry import on_grid, voxel_volume_ml
 from .inputs import EvaluationInputs, find_inputs, read_mask
-from .matching import Detection, label, match_lesions, scan_order
+from ..data.components import label, scan_order
+from .matching import Detection, match_lesions
 from .metrics import dice_from_counts, phi
 from .results import (
     INTER_RATER,

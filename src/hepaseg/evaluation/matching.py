@@ -1,7 +1,7 @@
 """Lesion detection: connected components and N:M correspondences (METHOD.md section 8).
 
 A lesion is a 3D connected component of a tumour mask (default 26-connectivity), labelled
-1..n in the order of its first voxel when the volume is scanned i fastest, then j, then k (the
+(``data.components.label``) 1..n in the order of its first voxel when the volume is scanned i fastest, then j, then k (the
 NIfTI storage order, and the memory order of every array ``hepaseg.io`` reads). Reference lesions
 and predicted lesions are put into N:M correspondences exactly as the public ``evaluation.py`` of
 Chlebus et al. (2018) does, so that the counts agree with it:
@@ -45,14 +45,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cc3d
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..data.components import label, scan_order
 from .metrics import dice_from_counts
 
 Labels = NDArray[np.integer]  # 0 background, 1..n lesions; any shape
-CONNECTIVITIES = (6, 18, 26)
 
 
 @dataclass(frozen=True)
@@ -127,34 +126,6 @@ class Detection:
         """2 TP / (2 TP + FP + FN); NaN when neither mask has a lesion."""
         denominator = 2 * self.tp + self.fp + self.fn
         return 2 * self.tp / denominator if denominator else math.nan
-
-
-def label(mask: ArrayLike, connectivity: int = 26) -> tuple[NDArray[np.uint32], int]:
-    """Connected components of a 3D mask.
-
-    Args:
-        mask: (i, j, k) array; non-zero is foreground.
-        connectivity: 6, 18 or 26.
-
-    Returns:
-        ``(labels, n)``: uint32 labels of the mask's shape (Fortran memory order), 0 background and
-        1..n in scan order (i fastest) of each lesion's first voxel; n the number of lesions.
-        A Fortran-ordered mask (as read from files) is labelled without a copy.
-    """
-    if connectivity not in CONNECTIVITIES:
-        raise ValueError(f"connectivity must be one of {CONNECTIVITIES}, got {connectivity}")
-    array = np.asarray(mask)
-    foreground = np.asfortranarray(array if array.dtype == np.bool_ else array != 0)
-    # The transpose of a Fortran-ordered array is C-ordered: cc3d numbers it in C order, which is
-    # the original's scan order with i fastest.
-    labels, n = cc3d.connected_components(foreground.T, connectivity=connectivity, return_N=True,
-                                          out_dtype=np.uint32)
-    return labels.T, int(n)
-
-
-def scan_order(array: ArrayLike) -> NDArray:
-    """A 1-D view (a copy only for a non-Fortran-ordered input) of ``array`` in scan order, i fastest."""
-    return np.asfortranarray(array).ravel(order="F")
 
 
 def detect(reference: ArrayLike, prediction: ArrayLike, connectivity: int = 26,

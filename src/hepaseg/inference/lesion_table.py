@@ -1,9 +1,9 @@
 """The per-lesion table (``lesions.csv``): one row per connected tumour component of a case.
 
-Lesions are the 3D connected components (cc3d, 26-connectivity by default) of the predicted mask
-on the case's *original* grid. Columns:
+Lesions are the 3D connected components (26-connectivity by default) of the predicted mask on the
+case's *original* grid, numbered by ``data.components.number_by_size``. Columns:
 
-- ``case``, ``lesion``: case id; lesion number 1..N, largest lesion first (ties: scan order).
+- ``case``, ``lesion``: case id; lesion number 1..N, largest lesion first (ties: scan order, i fastest).
 - ``voxels``: voxel count; ``volume_ml``: voxels x voxel volume (|det| of the affine) / 1000.
 - ``diameter_mm``: longest in-plane diameter: the largest distance between two points of the
   lesion within one slice, voxels taken as their full rectangles (edge to edge, so a 10 x 10 voxel
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ..data.components import number_by_size
 from ..io.atomic import write_text
 from ..io.geometry import voxel_volume_ml
 from ..io.volumes import Affine
@@ -71,11 +72,10 @@ def lesions(case: str, mask: NDArray, probability: NDArray | None, affine: Affin
     Returns:
         One ``Lesion`` per connected component, largest first.
     """
-    import cc3d
     from scipy import ndimage
 
-    labels = cc3d.connected_components(np.ascontiguousarray(np.asarray(mask) > 0), connectivity=connectivity)
-    n = int(labels.max())
+    labels, sizes = number_by_size(mask, connectivity)
+    n = len(sizes)
     if n == 0:
         return []
     affine = np.asarray(affine, dtype=np.float64)
@@ -88,10 +88,8 @@ def lesions(case: str, mask: NDArray, probability: NDArray | None, affine: Affin
         centre = affine[:3, :3] @ idx.mean(axis=0) + affine[:3, 3]
         mean_p = float(np.mean(np.asarray(probability)[tuple(idx.T)])) if probability is not None else float("nan")
         diameter = _longest_inplane_diameter(idx, axis, affine[:3, inplane])
-        rows.append((len(idx), label, diameter, centre, mean_p))
-    rows.sort(key=lambda r: (-r[0], r[1]))
-    return [Lesion(case, number, count, count * voxel_ml, diameter, *map(float, centre), mean_p)
-            for number, (count, _, diameter, centre, mean_p) in enumerate(rows, start=1)]
+        rows.append(Lesion(case, label, len(idx), len(idx) * voxel_ml, diameter, *map(float, centre), mean_p))
+    return rows
 
 
 _CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
