@@ -174,7 +174,8 @@ def noise(runs: list[Path], boot: int = 2000) -> dict:
     import numpy as np
 
     from hepaseg.model.folder import model_dir, read_model_info
-    from hepaseg.training.validation import METRICS, validation_score
+    from hepaseg.checks import METRICS
+    from hepaseg.training.validation import validation_score
 
     rng = np.random.default_rng(0)
     out = {}

@@ -23,6 +23,8 @@ evaluation stay the base's.
 from __future__ import annotations
 
 import dataclasses
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +39,9 @@ from .config import (
     read_config,
     resume_conflicts,
 )
+from .checks import fit_warmup, value_problems
 from .errors import InputError
-from .model.shapes import valid_output_size
+from .model.shapes import check_config as check_model, input_size, valid_output_size
 
 __all__ = ["PRESETS", "VARIANTS", "demo_config", "demo_liver_config", "liver_preset_for", "paper_config",
            "paper_liver_config", "preset", "resolve_config", "variant_config"]
@@ -190,28 +193,73 @@ def preset(name: str) -> Config:
         raise InputError(None, f"unknown preset {name!r} (choose from {', '.join(PRESETS)})") from None
 
 
-def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
-                   resumed: Config | None = None, where: str | Path | None = None, scope: str = "study") -> Config:
-    """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``).
-
-    ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
-    else the paper preset. On resume, a preset or file that differs from the resumed run's
-    configuration in a field that decides a run of ``scope`` (``resume_conflicts``: ``training`` may
-    be trained further, a ``study`` may switch its selection check) is an error naming ``where``.
+def check_config(config: Config, where: str | Path | None = None, what: str = "configuration") -> Config:
+    """``config`` itself, once every stage's values (``checks.value_problems``) and the network's shapes
+    (the model's lists, a valid patch output size) are checked, so that no stage fails on them later.
 
     Raises:
-        InputError: both a preset and a file, an unknown preset, an unreadable file, or a
-            configuration that differs from the resumed run's.
+        InputError: naming ``where``, with every problem found, e.g. ``train.warmup_iterations must lie
+            in 0..39, got 100``.
+    """
+    problems = value_problems(config)
+    try:
+        check_model(config.model)
+    except InputError as exc:
+        problems.append(exc.message)
+    else:
+        try:  # the tile is made valid where it is used (inference.tiling); a training patch must be
+            input_size(config.model, config.patch.output_size)
+        except InputError:
+            problems.append(f"patch.output_size {tuple(config.patch.output_size)} is not an output size of the "
+                            f"network (the nearest one below: {valid_output_size(config.model, config.patch.output_size)})")
+    if problems:
+        raise InputError(where, f"{what} (preset {config.preset!r}): " + "; ".join(problems))
+    return config
+
+
+def resolve_config(preset_name: str | None = None, config_file: str | Path | None = None,
+                   resumed: Config | None = None, where: str | Path | None = None, scope: str = "study",
+                   iterations: int | None = None, note: Callable[[str], None] | None = None) -> Config:
+    """The configuration a command runs with (``--preset`` / ``--config`` / ``--resume``, ``--iterations``),
+    checked (``check_config``) before any work starts.
+
+    ``--config FILE`` if given, else ``--preset NAME``, else the resumed run's own (``resumed``),
+    else the paper preset; ``iterations`` (``--iterations``) sets ``train.iterations``. A warm-up made for
+    a run of another length, or one that does not fit the run, is shortened by one rule
+    (``checks.fit_warmup``: at most a tenth of the run) and ``note`` (default: stderr) says so. On
+    resume, a preset or file that differs from the resumed run's configuration in a field that decides a
+    run of ``scope`` (``resume_conflicts``: ``training`` may be trained further, a ``study`` may switch its
+    selection check) is an error naming ``where``.
+
+    Raises:
+        InputError: both a preset and a file, an unknown preset, an unreadable file, a configuration
+            that differs from the resumed run's, or one with a problem (``check_config``).
     """
     if preset_name is not None and config_file is not None:
         raise InputError(None, "give --preset or --config, not both")
     if preset_name is None and config_file is None:
-        return resumed if resumed is not None else preset("paper")
-    config = read_config(config_file) if config_file is not None else preset(preset_name)
+        config = resumed if resumed is not None else preset("paper")
+    else:
+        config = _conflict_free(read_config(config_file) if config_file is not None else preset(preset_name),
+                                resumed, where, scope, "--config" if config_file is not None else "--preset")
+    fitted = fit_warmup(config.train, iterations)
+    if fitted.warmup_iterations != config.train.warmup_iterations:
+        (note or _to_stderr)(f"note: train.warmup_iterations {config.train.warmup_iterations} -> "
+                             f"{fitted.warmup_iterations}, a tenth of the run's {fitted.iterations} iterations")
+    config = config.replace(train=fitted)
+    return check_config(config, where if config_file is None else config_file)
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _conflict_free(config: Config, resumed: Config | None, where: str | Path | None, scope: str,
+                   option: str) -> Config:
+    """``config``, unless it differs from the resumed run's in what decides a run of ``scope``."""
     if resumed is not None:
         changed = resume_conflicts(scope, resumed, config)
         if changed:
-            option = "--config" if config_file is not None else "--preset"
             raise InputError(where, f"was started with another configuration (preset {resumed.preset!r}; differs "
                                     f"in {', '.join(changed)}); resume it without {option}")
     return config

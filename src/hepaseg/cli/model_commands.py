@@ -41,20 +41,15 @@ def _embed_liver(liver_model: Path | None, folder: Path) -> str:
 
 def _run_config_and_seed(args, preset_name: str | None):
     """The configuration and seed of a training run (``--preset`` / ``--config`` / ``--resume``, ``--seed``,
-    ``--iterations``), as ``config.resolve_config`` resolves them for a run folder ``args.out``."""
-    from dataclasses import replace
-
+    ``--iterations``), as ``presets.resolve_config`` resolves them for a run folder ``args.out``."""
     from ..presets import resolve_config
     from ..training.train import run_settings
 
     resumed, resumed_seed = run_settings(args.out) if args.resume else (None, None)
-    config = resolve_config(preset_name, args.config, resumed, args.out, scope="training")
+    config = resolve_config(preset_name, args.config, resumed, args.out, scope="training", iterations=args.iterations)
     if resumed_seed is not None and args.seed is not None and args.seed != resumed_seed:
         raise InputError(args.out, f"was started with seed {resumed_seed}; resume it without --seed")
     seed = resumed_seed if resumed_seed is not None else 0 if args.seed is None else args.seed
-    if args.iterations is not None:  # a preset's warm-up must fit a shorter run (e.g. the demo's 100 steps)
-        warmup = min(config.train.warmup_iterations, args.iterations // 10)
-        config = config.replace(train=replace(config.train, iterations=args.iterations, warmup_iterations=warmup))
     return config, seed
 
 

@@ -97,7 +97,7 @@ def add_study(sub) -> None:
 
 def _run_study(args) -> None:
     from ..config import read_config
-    from ..presets import resolve_config
+    from ..presets import check_config, resolve_config
     from ..pipeline.study import resumed_config, run_study
     from ..report.run import headline
 
@@ -107,7 +107,8 @@ def _run_study(args) -> None:
         return
     if args.seeds is not None or args.backend != "local" or args.address is not None:
         raise InputError("--seeds", "--seeds, --backend and --address are options of the ablation (--variants)")
-    liver = read_config(args.liver_config) if args.liver_config is not None else None
+    liver = None if args.liver_config is None else check_config(read_config(args.liver_config), args.liver_config,
+                                                                "the liver model's configuration")
     result = run_study(args.manifest, args.out, config, resume=args.resume, device=args.device, workers=args.workers,
                        liver_config=liver)
     print(headline(result.evaluation))

@@ -13,7 +13,8 @@ import cc3d
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-CONNECTIVITIES = (6, 18, 26)
+from ..checks import CONNECTIVITIES
+
 
 
 def label(mask: ArrayLike, connectivity: int = 26) -> tuple[NDArray[np.uint32], int]:

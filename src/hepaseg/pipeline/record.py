@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..errors import InputError
+from ..errors import InputError, Stopped
 from ..io.atomic import write_json
 
 STATE = "pipeline.json"
@@ -84,6 +84,16 @@ def _timed(work: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - t0, facts
 
 
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, in words: an ``InputError``'s or ``Stopped``'s own message; for any other
+    exception its kind too (``ValueError: ...``), never a bare Python message such as "list index out
+    of range"."""
+    if isinstance(exc, (InputError, Stopped)):
+        return str(exc)
+    text = str(exc)
+    return f"unexpected {type(exc).__name__}" + (f" ({text})" if text else "")
+
+
 class Stages:
     """Runs a pipeline's stages against its ``Record``, logging each; ``seconds`` / ``skipped`` say
     what this call did."""
@@ -109,7 +119,9 @@ class Stages:
     def run_together(self, works: Sequence[Stage], on_error: Callable[[], None] = lambda: None) -> None:
         """``run`` for independent stages at once, each stage's work in a thread of its own (the work
         itself waits on other processes). At the first failure ``on_error`` is called (to stop the
-        other stages' work); that failure is raised once every stage has ended."""
+        other stages' work) and the failure is logged in words (``failure_text``); the stages that end
+        in an error after it were stopped by it and say so. The first failure is raised once every
+        stage has ended."""
         todo = []
         for name, stamp, work, stale in works:
             if self.record.done(name, stamp):
@@ -129,9 +141,11 @@ class Stages:
                 try:
                     seconds, facts = future.result()
                 except BaseException as exc:
-                    self.log(f"[{name}] failed: {exc}")
-                    if not errors:
-                        on_error()
+                    if errors:
+                        self.log(f"[{name}] stopped: another stage failed")
+                        continue
+                    self.log(f"[{name}] failed: {failure_text(exc)}")
+                    on_error()
                     errors.append(exc)
                     continue
                 self.seconds[name] = seconds

@@ -3,7 +3,7 @@
 Stages, each recorded in ``<out>/pipeline.json`` with a fingerprint of what it depends on:
 
 1. ``preprocess``: the prepared-case cache ``<out>/prep`` (incremental by itself).
-2. ``liver``: the liver model (``config.liver_preset_for``), its own cache and run -> ``<out>/liver/model``.
+2. ``liver``: the liver model (``presets.liver_preset_for``), its own cache and run -> ``<out>/liver/model``.
 3. ``a2``: one training run (seed ``a2_seed(config)``, after A1's seeds) -> ``<out>/a2/model``.
 4. ``a1``: successive halving over seeds -> ``<out>/a1/model``.
 
@@ -37,7 +37,7 @@ import numpy as np
 
 from ..config import Config, stage_values
 
-from ..presets import liver_preset_for
+from ..presets import check_config, liver_preset_for
 from ..data.manifest import Dataset, load_manifest
 from ..errors import InputError
 from ..evaluation.results import FORMAT_VERSION as RESULTS_FORMAT
@@ -74,7 +74,7 @@ def run_study(manifest: str | Path, out: str | Path, config: Config, resume: boo
         device: ``auto``, ``cpu`` or ``cuda`` for training and prediction.
         workers: parallel processes for pre-processing, selection runs and evaluation.
         liver_config: the liver model's configuration (default: the study's own on resume, else
-            ``config.liver_preset_for(config)``); recorded in ``pipeline.json``.
+            ``presets.liver_preset_for(config)``); recorded in ``pipeline.json``.
 
     Raises:
         InputError: bad manifest or data, an existing study without ``resume``, another process
@@ -112,7 +112,15 @@ class _Study:
 def _open_study(manifest: Path, dataset: Dataset, folder: Path, config: Config, liver_config: Config | None,
                 resume: bool, device: str, workers: int | None, progress: bool, log: Callable[[str], None]) -> _Study:
     """The study in ``folder`` (its record opened or started), with the liver configuration it uses:
-    the given one, else the one it recorded, else ``presets.liver_preset_for(config)``."""
+    the given one, else the one it recorded, else ``presets.liver_preset_for(config)``. Both
+    configurations are checked (``presets.check_config``) before anything is written.
+
+    Raises:
+        InputError: a configuration with a problem, or what ``Record`` raises.
+    """
+    check_config(config, None, "the study's configuration")
+    if liver_config is not None:
+        check_config(liver_config, None, "the liver model's configuration")
     record = Record(folder, config, resume)
     recorded = record.data.get("liver_config")
     liver_config = liver_config or (Config.from_dict(recorded) if recorded else liver_preset_for(config))

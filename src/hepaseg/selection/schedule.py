@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..checks import select_problems
 from ..config import SelectConfig
 from ..errors import InputError
 
@@ -42,13 +43,8 @@ Schedule = tuple[Rung, ...]
 
 
 def _check(min_iterations: int, max_iterations: int, eta: int) -> None:
-    problems = []
-    if min_iterations < 1:
-        problems.append(f"min_iterations must be >= 1, got {min_iterations}")
-    if max_iterations < min_iterations:
-        problems.append(f"max_iterations ({max_iterations}) must be >= min_iterations ({min_iterations})")
-    if eta < 2:
-        problems.append(f"eta must be >= 2, got {eta}")
+    problems = select_problems(SelectConfig(runs=1, min_iterations=min_iterations, max_iterations=max_iterations,
+                                            eta=eta))
     if problems:
         raise InputError(None, "select config: " + "; ".join(problems))
 

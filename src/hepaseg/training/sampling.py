@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..checks import patch_problems
 from ..config import AugmentConfig, PatchConfig, Size3
 from ..data.morphology import dilate_liver, dilation_reach
 from ..errors import InputError
@@ -42,7 +43,6 @@ class Batch:
     sampler_state: dict[str, Any]
 
 
-TUMOR_SAMPLINGS = ("voxel", "lesion")
 
 
 class CaseArrays:
@@ -101,11 +101,9 @@ class PatchSampler:
                  patch: PatchConfig, augment: AugmentConfig, rng: np.random.Generator) -> None:
         if not cases:
             raise InputError(None, "no training case (the cache has no case of split 'train')")
-        if patch.tumor_sampling not in TUMOR_SAMPLINGS:
-            raise InputError(None, f"unknown patch.tumor_sampling {patch.tumor_sampling!r} "
-                                   f"(choose from {', '.join(TUMOR_SAMPLINGS)})")
-        if not 0.0 <= patch.lesion_fraction <= 1.0:
-            raise InputError(None, f"patch.lesion_fraction must lie in [0, 1], got {patch.lesion_fraction}")
+        problems = patch_problems(patch)
+        if problems:
+            raise InputError(None, "; ".join(problems))
         self.cases = [CaseArrays(c, rater, by_lesion=patch.tumor_sampling == "lesion",
                                  with_lesions=patch.lesion_fraction > 0) for c in cases]
         self.tumor_cases = [c for c in self.cases if len(c.tumor_voxels)]

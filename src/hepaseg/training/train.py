@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..checks import train_problems
 from ..config import Config, TrainConfig, resume_conflicts
 from ..data.preprocess import PreparedDataset, load_prepared
 from ..errors import InputError, Stopped
@@ -48,9 +49,7 @@ from .runtime import (
     stop_on_signals,
 )
 from .sampling import PatchSampler
-from .validation import all_scores, check_metric, validation_counts, validation_score
-
-SCHEDULES = ("constant", "cosine", "linear")
+from .validation import all_scores, validation_counts, validation_score
 
 
 def learning_rate_at(tc: TrainConfig, step: int) -> float:
@@ -74,12 +73,11 @@ def learning_rate_at(tc: TrainConfig, step: int) -> float:
 
 
 def check_schedule(tc: TrainConfig) -> None:
-    """Refuse an unknown schedule, a negative warm-up or an unknown validation metric."""
-    if tc.lr_schedule not in SCHEDULES:
-        raise InputError(None, f"unknown train.lr_schedule {tc.lr_schedule!r} (choose from {', '.join(SCHEDULES)})")
-    if not 0 <= tc.warmup_iterations < max(tc.iterations, 1):
-        raise InputError(None, f"train.warmup_iterations must lie in 0..{tc.iterations - 1}, got {tc.warmup_iterations}")
-    check_metric(tc.validation_metric)
+    """Refuse a run's settings with a problem (``checks.train_problems``: length, schedule, warm-up,
+    validation metric, weight average, batch size)."""
+    problems = train_problems(tc)
+    if problems:
+        raise InputError(None, "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -152,11 +150,9 @@ def train_run(prep_dir: str | Path, run_dir: str | Path, config: Config, seed: i
     started = time.perf_counter()
     total = config.train.iterations
     until = total if until_iterations is None else int(until_iterations)
-    if total < 1:
-        raise InputError(None, f"the number of training iterations must be >= 1, got {total}")
+    check_schedule(config.train)
     if not 0 < until <= total:
         raise InputError(None, f"until_iterations must lie in 1..{total} (config.train.iterations), got {until}")
-    check_schedule(config.train)
     dev = resolve_device(device)
     data = load_prepared(prep_dir)
     if not data.split("val"):
@@ -310,8 +306,6 @@ def weight_average(net: torch.nn.Module, decay: float) -> torch.optim.swa_utils.
     """An exponential moving average of ``net``'s weights and buffers (None if ``decay`` is 0)."""
     if decay <= 0:
         return None
-    if decay >= 1:
-        raise InputError(None, f"train.ema_decay must lie in [0, 1), got {decay}")
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import METRICS
 from ..config import Config
-from ..errors import InputError
 from ..evaluation.metrics import dice_from_counts, jaccard_from_counts, overlap_counts
 from ..inference.postprocess import restrict_to_liver, threshold
 from ..inference.tiling import predict_tiled
 
-METRICS = ("jaccard", "dice", "global_dice")
 LABELS = {"jaccard": "Jaccard", "dice": "mean Dice", "global_dice": "global Dice"}
 Counts = tuple[int, int, int]  # (|P & R|, |P|, |R|) voxels
 
@@ -52,8 +51,9 @@ def validation_counts(net: torch.nn.Module, cases: Sequence[Any], config: Config
 
 
 def validation_score(counts: Mapping[str, Counts], metric: str) -> float:
-    """The validation score of ``metric`` (one of ``METRICS``) from per-case counts."""
-    check_metric(metric)
+    """The validation score of ``metric`` (one of ``checks.METRICS``) from per-case counts."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown validation metric {metric!r} (one of {', '.join(METRICS)})")
     if metric == "global_dice":
         return dice_from_counts(*(sum(c[i] for c in counts.values()) for i in range(3)))
     per_case = jaccard_from_counts if metric == "jaccard" else dice_from_counts
@@ -68,11 +68,6 @@ def all_scores(counts: Mapping[str, Counts]) -> dict[str, float]:
 def metric_label(metric: str) -> str:
     """How outputs name the score of ``metric``: ``Jaccard``, ``mean Dice`` or ``global Dice``."""
     return LABELS.get(metric, metric)
-
-
-def check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise InputError(None, f"unknown train.validation_metric {metric!r} (choose from {', '.join(METRICS)})")
 
 
 def validate(net: torch.nn.Module, cases: Sequence[Any], config: Config, device: torch.device,
