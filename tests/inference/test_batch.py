@@ -17,6 +17,7 @@ import pytest
 import SimpleITK as sitk
 
 from hepaseg.cli import main
+from hepaseg.data.components import number_by_size
 from hepaseg.inference.batch import prefetch
 from hepaseg.inference.lesion_table import read_csv
 from hepaseg.io.volumes import read_volume, write_volume
@@ -197,18 +198,19 @@ def test_dicom_input_gives_a_dicom_seg_on_the_right_slices(tmp_path, capsys):
     assert seg.Modality == "SEG" and seg.StudyInstanceUID == pydicom.dcmread(files[0]).StudyInstanceUID
     uid_to_k = {pydicom.dcmread(f).SOPInstanceUID: k for k, f in enumerate(files)}
     frames = seg.pixel_array.reshape(-1, SHAPE[1], SHAPE[0])
-    seen: dict[int, set[int]] = {1: set(), 2: set()}
+    lesions, voxels = number_by_size(mask)  # segment n + 1 is lesion n, numbered as lesions.csv
+    segments = {1: liver > 0, **{n + 1: lesions == n for n in range(1, len(voxels) + 1)}}
+    seen: dict[int, set[int]] = {s: set() for s in segments}
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         k = uid_to_k[item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID]
         np.testing.assert_allclose(item.PlanePositionSequence[0].ImagePositionPatient,
                                    pydicom.dcmread(files[k]).ImagePositionPatient, atol=1e-3)
         segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        np.testing.assert_array_equal(frame, (liver if segment == 1 else mask)[:, :, k].T)
+        np.testing.assert_array_equal(frame, segments[segment][:, :, k].T)
         seen[segment].add(k)
-    assert seen == {1: {k for k in range(SHAPE[2]) if liver[:, :, k].any()},
-                    2: {k for k in range(SHAPE[2]) if mask[:, :, k].any()}}
+    assert len(voxels) >= 1 and seen == {s: {k for k in range(SHAPE[2]) if m[:, :, k].any()} for s, m in segments.items()}
     reread = hd.seg.segread(seg_path)
-    assert [s.SegmentLabel for s in reread.SegmentSequence] == ["Liver", "Neoplasm"]
+    assert [s.SegmentLabel for s in reread.SegmentSequence] == ["Liver"] + [f"Lesion {n}" for n in range(1, len(voxels) + 1)]
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ of both segments for a DICOM input), the liver mask used, given back with ``-l``
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -77,15 +78,19 @@ def test_a_dicom_case_into_a_folder_gets_a_two_segment_seg_and_the_liver_used(tm
     _is_overview(out / "overview.png")
 
     seg = hd.seg.segread(out / "segmentation.dcm")
-    assert [seg.get_segment_description(n).segment_label for n in (1, 2)] == ["Liver", "Neoplasm"]
+    rows = list(csv.DictReader((out / "lesions.csv").open()))
+    assert rows, "the fixture's model finds a lesion"
+    assert [seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()] == \
+        ["Liver"] + [f"Lesion {r['lesion']}" for r in rows]
     assert [str(s.SeriesInstanceUID) for s in seg.ReferencedSeriesSequence] == [uid]
     by_slice = sorted((pydicom.dcmread(p).InstanceNumber, str(pydicom.dcmread(p).SOPInstanceUID))
                       for p in (tmp_path / "hbp").iterdir())  # the fixture numbers slices k + 1
-    pixels = seg.get_pixels_by_source_instance([u for _, u in by_slice], segment_numbers=[1, 2],
+    pixels = seg.get_pixels_by_source_instance([u for _, u in by_slice], segment_numbers=seg.get_segment_numbers(),
                                                assert_missing_frames_are_empty=True)
     liver, tumour = (read_volume(out / name).array for name in ("liver.nii.gz", "tumor.nii.gz"))
     np.testing.assert_array_equal(pixels[..., 0], liver.transpose(2, 1, 0))
-    np.testing.assert_array_equal(pixels[..., 1], tumour.transpose(2, 1, 0))
+    np.testing.assert_array_equal(pixels[..., 1:].any(axis=-1), tumour.transpose(2, 1, 0) > 0)
+    assert [int(pixels[..., n].sum()) for n in range(1, pixels.shape[-1])] == [int(r["voxels"]) for r in rows]
 
     # the written liver mask goes back in with -l and gives the same prediction
     assert main(common + ["-l", str(out / "liver.nii.gz"), "-o", str(tmp_path / "again.nii.gz")]) == 0
@@ -93,7 +98,7 @@ def test_a_dicom_case_into_a_folder_gets_a_two_segment_seg_and_the_liver_used(tm
     # --format dicom-seg with a folder keeps its meaning: only tumor.dcm, now with both segments
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "seg"), "--format", "dicom-seg"]) == 0
     assert [p.name for p in (tmp_path / "seg").iterdir()] == ["tumor.dcm"]
-    assert hd.seg.segread(tmp_path / "seg" / "tumor.dcm").number_of_segments == 2
+    assert hd.seg.segread(tmp_path / "seg" / "tumor.dcm").number_of_segments == 1 + len(rows)
 
     manifest = tmp_path / "dataset.json"  # a batch of DICOM-SEGs still writes liver/<id>.nii.gz
     manifest.write_text(json.dumps({"name": "t", "raters": ["R1"], "cases": [entry]}))

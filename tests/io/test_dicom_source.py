@@ -14,8 +14,16 @@ import pydicom
 import pytest
 
 from hepaseg.errors import InputError
-from hepaseg.io.dicomseg import build_dicom_seg, write_dicom_seg
+from hepaseg.inference.dicom_outputs import make_findings
+from hepaseg.io.dicom_results import write_dicom_object
+from hepaseg.io.dicomseg import build_dicom_seg
 from hepaseg.io.volumes import read_volume, write_volume
+
+
+def _seg(tumour, liver, image):
+    """The SEG of a tumour and a liver mask on ``image``'s grid (lesions numbered as lesions.csv)."""
+    return build_dicom_seg(make_findings(image, tumour, liver))
+
 
 SHAPE = (12, 10, 5)
 ROW, COL = (1.0, 0.0, 0.0), (0.0, 0.8, -0.6)  # an oblique plane: the normal sort is not by z alone
@@ -77,11 +85,11 @@ def test_headers_read_once_in_slice_order_and_each_seg_frame_references_its_slic
     for k in range(1, 5):  # outlines that differ slice by slice, so a frame on a wrong slice shows
         liver[1:4 + 2 * k, 2:9 - k, k] = 1
     tumour[2:4, 3:5, 2] = 1
-    seg = build_dicom_seg(tumour, liver, image)
+    seg = _seg(tumour, liver, image)
     assert len(reads) == len(ON_DISK)  # the SEG read no file again
     assert "AccessionNumber" not in image.dicom_source[0]  # type-2 fill-in on a copy, not on the volume's headers
 
-    seg = pydicom.dcmread(write_dicom_seg(seg, tmp_path / "seg.dcm"))
+    seg = pydicom.dcmread(write_dicom_object(seg, tmp_path / "seg.dcm"))
     frames = seg.pixel_array.reshape(-1, SHAPE[1], SHAPE[0])
     seen = {1: set(), 2: set()}
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
@@ -102,11 +110,11 @@ def test_a_volume_without_dicom_source_or_of_a_multi_frame_object_is_refused_in_
     image = read_volume(nifti)
     assert image.dicom_source is None
     with pytest.raises(InputError, match="no DICOM source") as refused:
-        build_dicom_seg(np.zeros(SHAPE), np.ones(SHAPE), image)
+        _seg(np.zeros(SHAPE), np.ones(SHAPE), image)
     assert str(nifti) in str(refused.value) and "\n" not in str(refused.value)
 
     dicom = read_volume(_shuffled_series(tmp_path, write_dicom_series))
     enhanced = copy.deepcopy(dicom.dicom_source[0])
     enhanced.NumberOfFrames = SHAPE[2]
     with pytest.raises(InputError, match="multi-frame"):
-        build_dicom_seg(np.zeros(SHAPE), np.ones(SHAPE), dataclasses.replace(dicom, dicom_source=(enhanced,)))
+        _seg(np.zeros(SHAPE), np.ones(SHAPE), dataclasses.replace(dicom, dicom_source=(enhanced,)))

@@ -17,8 +17,16 @@ import pydicom
 import pytest
 
 from hepaseg.errors import InputError
-from hepaseg.io.dicomseg import build_dicom_seg, write_dicom_seg
+from hepaseg.inference.dicom_outputs import make_findings
+from hepaseg.io.dicom_results import tracking_uid, write_dicom_object
+from hepaseg.io.dicomseg import build_dicom_seg
 from hepaseg.io.volumes import read_volume
+
+
+def _seg(tumour, liver, image):
+    """The SEG of a tumour and a liver mask on ``image``'s grid (lesions numbered as lesions.csv)."""
+    return build_dicom_seg(make_findings(image, tumour, liver))
+
 
 SHAPE = (24, 20, 6)
 SCT = "SCT"
@@ -54,7 +62,7 @@ def test_two_coded_segments_reading_back_equal_to_the_masks_on_their_frames(tmp_
     import highdicom as hd
 
     folder, image, liver, tumour = _series(tmp_path, write_dicom_series)
-    path = write_dicom_seg(build_dicom_seg(tumour, liver, image), tmp_path / "seg.dcm")
+    path = write_dicom_object(_seg(tumour, liver, image), tmp_path / "seg.dcm")
     seg = hd.seg.segread(path)
     sources = _files_by_slice(folder)
     first = sources[0]
@@ -67,7 +75,11 @@ def test_two_coded_segments_reading_back_equal_to_the_masks_on_their_frames(tmp_
     assert referenced == {str(ds.SOPInstanceUID) for ds in sources.values()}
 
     liver_segment, tumour_segment = (seg.get_segment_description(n) for n in (1, 2))
-    assert [seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()] == ["Liver", "Neoplasm"]
+    # the tumour is one 26-connected lesion (slices 2 and 3 overlap): segment 2 is lesion 1
+    assert [seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()] == ["Liver", "Lesion 1"]
+    assert tumour_segment.tracking_id == "Lesion 1" and tumour_segment.tracking_uid == tracking_uid(
+        str(first.SeriesInstanceUID), 1)
+    assert liver_segment.tracking_uid is None
     assert _codes(liver_segment.segmented_property_category) == ("91723000", SCT, "Anatomical Structure")
     assert _codes(liver_segment.segmented_property_type) == ("10200004", SCT, "Liver")
     assert _codes(tumour_segment.segmented_property_category) == ("49755003", SCT, "Morphologically Abnormal Structure")
@@ -95,26 +107,25 @@ def test_two_coded_segments_reading_back_equal_to_the_masks_on_their_frames(tmp_
     assert per_segment == {1: {1, 2, 3, 4}, 2: {2, 3}}
 
 
-def test_no_tumour_keeps_the_liver_segment_and_an_empty_neoplasm_segment(tmp_path, write_dicom_series):
+def test_no_tumour_gives_the_liver_segment_alone(tmp_path, write_dicom_series):
     import highdicom as hd
 
     folder, image, liver, _ = _series(tmp_path, write_dicom_series)
-    seg = hd.seg.segread(write_dicom_seg(build_dicom_seg(np.zeros(SHAPE), liver, image), tmp_path / "s.dcm"))
-    assert seg.number_of_segments == 2
+    seg = hd.seg.segread(write_dicom_object(_seg(np.zeros(SHAPE), liver, image), tmp_path / "s.dcm"))
+    assert seg.number_of_segments == 1
     uids = [str(ds.SOPInstanceUID) for _, ds in sorted(_files_by_slice(folder).items())]
-    pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[1, 2], assert_missing_frames_are_empty=True)
+    pixels = seg.get_pixels_by_source_instance(uids, segment_numbers=[1], assert_missing_frames_are_empty=True)
     np.testing.assert_array_equal(pixels[..., 0], liver.transpose(2, 1, 0))
-    assert not pixels[..., 1].any()
 
 
 def test_a_slice_off_the_grid_and_masks_of_another_shape_are_refused(tmp_path, write_dicom_series):
     _, image, liver, tumour = _series(tmp_path, write_dicom_series)
     with pytest.raises(ValueError, match="differ in shape"):
-        build_dicom_seg(tumour[:, :, :5], liver, image)
+        _seg(tumour[:, :, :5], liver, image)
     shifted = image.affine.copy()
     shifted[:3, 3] += 0.5 * image.affine[:3, 2]  # half a slice
     with pytest.raises(InputError, match="off the series grid"):
-        build_dicom_seg(tumour, liver, dataclasses.replace(image, affine=shifted))
+        _seg(tumour, liver, dataclasses.replace(image, affine=shifted))
 
 
 def test_dciodvfy_finds_no_error_in_the_seg(tmp_path, write_dicom_series):
@@ -126,7 +137,7 @@ def test_dciodvfy_finds_no_error_in_the_seg(tmp_path, write_dicom_series):
                     "independent validator here; as root `make test` installs it, or `apt-get install dicom3tools`")
     _, image, liver, tumour = _series(tmp_path, write_dicom_series)
     for name, mask in (("seg.dcm", tumour), ("no_tumour.dcm", np.zeros(SHAPE))):
-        path = write_dicom_seg(build_dicom_seg(mask, liver, image), tmp_path / name)
+        path = write_dicom_object(_seg(mask, liver, image), tmp_path / name)
         done = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, timeout=60)
         lines = (done.stdout + done.stderr).splitlines()
         print(f"dciodvfy {name}:", *lines, sep="\n  ")

@@ -156,7 +156,7 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
 
         def finish(case: LoadedCase, network: NetworkPass, job: CaseJob) -> dict[str, float]:
             result = predictor.finish(case, network, job.id)
-            written = write_case(job.id, result, case, outputs[job.id])
+            written = write_case(job.id, result, case, outputs[job.id], predictor.infer.lesion_connectivity)
             return {**case.timings, **result.timings, "write": written}
 
         def fail(case_id: str, exc: Exception) -> None:
@@ -253,6 +253,6 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
     case_id = _volume_id(Path(image)) or Path(image).name
     result = predictor.predict(case, case_id)
-    written = write_case(case_id, result, case, outputs)
+    written = write_case(case_id, result, case, outputs, predictor.infer.lesion_connectivity)
     return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},
                         lesions_csv=outputs.lesions)

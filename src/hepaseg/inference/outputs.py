@@ -147,14 +147,16 @@ def require_dicom(image: Path, outputs: Outputs) -> None:
         raise InputError(image, "--format dicom-seg needs a DICOM series folder as input (-i)")
 
 
-def write_case(case_id: str, result: CaseResult, case: LoadedCase, outputs: Outputs) -> float:
-    """Write one case's files (the mask last; see the module docstring); returns the seconds it took."""
+def write_case(case_id: str, result: CaseResult, case: LoadedCase, outputs: Outputs, connectivity: int = 26) -> float:
+    """Write one case's files (the mask last; see the module docstring); returns the seconds it took.
+    ``connectivity``: the lesion table's (``InferConfig.lesion_connectivity``), for the DICOM-SEG's lesions."""
     t0 = time.perf_counter()
     seg = None
     if outputs.dicom_seg:  # built before anything is written: it is the step that can still fail
         from ..io.dicomseg import build_dicom_seg
+        from .dicom_outputs import make_findings
 
-        seg = build_dicom_seg(result.mask, result.liver, case.image)
+        seg = build_dicom_seg(make_findings(case.image, result.mask, result.liver, result.lesions, connectivity))
     if outputs.probability is not None:
         write_volume(result.probability, case.image.affine, outputs.probability)
     if outputs.lesions is not None:
@@ -166,12 +168,12 @@ def write_case(case_id: str, result: CaseResult, case: LoadedCase, outputs: Outp
 
         write_overview(outputs.overview, case_id, case.image, result.liver, result.mask, result.lesions)
     if seg is not None:
-        from ..io.dicomseg import write_dicom_seg
+        from ..io.dicom_results import write_dicom_object
 
         if outputs.segmentation is not None:
-            write_dicom_seg(seg, outputs.segmentation)
+            write_dicom_object(seg, outputs.segmentation)
         if outputs.fmt == "dicom-seg":
-            write_dicom_seg(seg, outputs.mask)
+            write_dicom_object(seg, outputs.mask)
     if outputs.fmt != "dicom-seg":
         write_mask(result.mask, case.image, outputs.mask)
     return time.perf_counter() - t0

@@ -1,0 +1,95 @@
+"""The DICOM results of a case: its findings, and the objects written from them.
+
+``make_findings`` turns a tumour and a liver mask on a DICOM image's grid into
+``io.dicom_results.Findings``: the lesions numbered as ``lesions.csv`` numbers them
+(``data.components.number_by_size``, largest first) with the table's measurements
+(``inference.lesion_table``). ``write_dicom_results`` writes the objects asked for into one
+folder (``io.dicom_results.OBJECT_FILES``), each atomically; one that the source series cannot
+give (``CannotBuild``: a missing required attribute) is skipped and named, the others are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..data.components import number_by_size
+from ..errors import InputError
+from ..io.dicom_results import (
+    OBJECT_FILES,
+    OBJECTS,
+    CannotBuild,
+    Findings,
+    LesionFinding,
+    tracking_uid,
+    write_dicom_object,
+)
+from ..io.geometry import voxel_volume_ml
+from ..io.volumes import Volume
+from .lesion_table import Lesion, lesions
+
+
+def make_findings(image: Volume, tumour: NDArray, liver: NDArray, table: Sequence[Lesion] | None = None,
+                  connectivity: int = 26) -> Findings:
+    """The findings of a tumour mask and a liver mask on ``image``'s grid (a DICOM series).
+
+    Args:
+        image: the source volume (``read_volume`` of a DICOM folder).
+        tumour, liver: (i, j, k) binary masks on its grid.
+        table: the lesions' rows as ``inference.lesion_table.lesions`` gave them for ``tumour`` (computed
+            here where None).
+        connectivity: 6, 18 or 26, as the table's.
+    """
+    tumour = np.asarray(tumour) > 0
+    labels, _ = number_by_size(tumour, connectivity)
+    rows = lesions("", tumour, None, image.affine, connectivity) if table is None else table
+    source = "" if image.dicom_source is None else str(image.dicom_source[0].get("SeriesInstanceUID", ""))
+    found = tuple(LesionFinding(r.lesion, tracking_uid(source, r.lesion), r.voxels, r.volume_ml, r.diameter_mm,
+                                (r.centroid_ras_x_mm, r.centroid_ras_y_mm, r.centroid_ras_z_mm)) for r in rows)
+    liver = np.asarray(liver) > 0
+    return Findings(image, liver, labels, found, float(np.count_nonzero(liver)) * voxel_volume_ml(image.affine))
+
+
+def parse_objects(text: str) -> tuple[str, ...]:
+    """``--objects seg,sr,...`` as a tuple in ``OBJECTS`` order; InputError for an unknown one."""
+    asked = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(asked) - set(OBJECTS))
+    if unknown or not asked:
+        raise InputError("--objects", f"unknown DICOM object(s) {', '.join(unknown) or '(none given)'} "
+                                      f"(choose from {', '.join(OBJECTS)})")
+    return tuple(kind for kind in OBJECTS if kind in asked)
+
+
+def build_object(kind: str, findings: Findings, overview_png: bytes | None = None):
+    """The DICOM dataset of object ``kind`` (one of ``OBJECTS``) for ``findings``."""
+    if kind == "seg":
+        from ..io.dicomseg import build_dicom_seg
+
+        return build_dicom_seg(findings)
+    raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
+
+
+def write_dicom_results(findings: Findings, folder: str | Path, objects: Sequence[str] = OBJECTS,
+                        overview_png: bytes | None = None,
+                        skipped: Callable[[str], None] | None = None) -> tuple[list[Path], list[str]]:
+    """Write the DICOM objects ``objects`` of ``findings`` into ``folder`` (``OBJECT_FILES`` names).
+
+    Every object is built before any is written, so a bad input leaves nothing behind; an object the
+    source series cannot give is skipped, with its one-line reason passed to ``skipped``.
+
+    Returns:
+        the files written, and the reasons of the objects skipped.
+    """
+    built, reasons = {}, []
+    for kind in objects:
+        try:
+            built[kind] = build_object(kind, findings, overview_png)
+        except CannotBuild as exc:
+            reasons.append(exc.message)
+            if skipped is not None:
+                skipped(exc.message)
+    written = [write_dicom_object(dataset, Path(folder) / OBJECT_FILES[kind]) for kind, dataset in built.items()]
+    return written, reasons
