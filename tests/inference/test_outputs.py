@@ -60,7 +60,7 @@ def test_one_case_into_a_folder_writes_the_full_set(tmp_path, capsys):
     assert not [p for p in tmp_path.rglob(".*")], "no temporary files left"
 
 
-def test_a_dicom_case_into_a_folder_gets_a_two_segment_seg_and_the_liver_used(tmp_path, capsys, write_dicom_series):
+def test_a_dicom_case_into_a_folder_gets_its_dicom_objects_and_the_liver_used(tmp_path, capsys, write_dicom_series):
     import highdicom as hd
     import pydicom
 
@@ -71,8 +71,8 @@ def test_a_dicom_case_into_a_folder_gets_a_two_segment_seg_and_the_liver_used(tm
     out = tmp_path / "out"
     # the liver mask is given in another axis order: the one written is the liver used, on the series' grid
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(out)]) == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv", "liver.nii.gz", "overview.png",
-                                                     "segmentation.dcm", "tumor.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv", "liver.nii.gz", "overview.dcm", "overview.png",
+                                                     "report.dcm", "rtstruct.dcm", "segmentation.dcm", "tumor.nii.gz"]
     _same_volume(out / "liver.nii.gz", case / "liver_canonical.nii.gz")
     np.testing.assert_allclose(read_volume(out / "liver.nii.gz").affine, read_volume(tmp_path / "hbp").affine, atol=1e-4)
     _is_overview(out / "overview.png")
@@ -95,7 +95,7 @@ def test_a_dicom_case_into_a_folder_gets_a_two_segment_seg_and_the_liver_used(tm
     # the written liver mask goes back in with -l and gives the same prediction
     assert main(common + ["-l", str(out / "liver.nii.gz"), "-o", str(tmp_path / "again.nii.gz")]) == 0
     _same_volume(tmp_path / "again.nii.gz", out / "tumor.nii.gz")
-    # --format dicom-seg with a folder keeps its meaning: only tumor.dcm, now with both segments
+    # --format dicom-seg with a folder keeps its meaning: only tumor.dcm, the liver and one segment per lesion
     assert main(common + ["-l", str(case / "liver.nii.gz"), "-o", str(tmp_path / "seg"), "--format", "dicom-seg"]) == 0
     assert [p.name for p in (tmp_path / "seg").iterdir()] == ["tumor.dcm"]
     assert hd.seg.segread(tmp_path / "seg" / "tumor.dcm").number_of_segments == 1 + len(rows)
@@ -152,3 +152,24 @@ def test_an_unknown_suffix_is_neither_file_nor_folder(tmp_path, capsys, name):
                "-o", str(tmp_path / name), "--device", "cpu"])
     assert rc == 2 and "unknown suffix; give a folder" in capsys.readouterr().err
     assert not (tmp_path / name).exists()
+
+
+def test_a_dicom_series_without_frame_of_reference_gets_every_other_output(tmp_path, capsys, write_dicom_series):
+    """Some anonymisers strip the Frame of Reference UID (Type 1 of the MR Image IOD): the NIfTI, CSV and
+    PNG outputs are written, the objects that need it are left out with one line each, exit 1."""
+    import pydicom
+
+    _, uid = write_dicom_case(tmp_path, write_dicom_series)
+    case = tmp_path / "case"
+    for path in (case / "dicom").glob("hbp_*"):
+        ds = pydicom.dcmread(path)
+        del ds.FrameOfReferenceUID
+        ds.save_as(path)
+    out = tmp_path / "out"
+    code = main(["predict", str(model_folder(tmp_path / "model")), "-i", str(case / "dicom"), "--series", uid,
+                 "--device", "cpu", "-l", str(case / "liver.nii.gz"), "-o", str(out), "--objects", "seg"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1, err
+    assert err == [f"warning: no SEG written: the source series {uid} lacks FrameOfReferenceUID (required by the "
+                   "source image's IOD and by the result's)"]
+    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv", "liver.nii.gz", "overview.png", "tumor.nii.gz"]

@@ -1,18 +1,21 @@
-"""Commands that hand hepaseg's data to other tools: ``export nnunet``."""
+"""Commands that hand hepaseg's data to other tools: ``export nnunet``, ``export dicom``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .common import manifest_argument, preset_option, subparser
 
 NNUNET_EXAMPLE = "hepaseg export nnunet cohort/dataset.json -o nnUNet_raw/Dataset501_Liver --id 501"
+DICOM_EXAMPLE = "hepaseg export dicom --image dicom/ --tumor tumor_corrected.nii.gz --liver liver.nii.gz -o out/"
 
 
 def add_export(sub) -> None:
     p = subparser(sub, "export", "Write a dataset in another tool's layout, to train and evaluate it beside "
-                  "hepaseg (nnU-Net v2).", NNUNET_EXAMPLE)
+                  "hepaseg (nnU-Net v2), or masks as DICOM objects for a PACS.", f"{NNUNET_EXAMPLE}\n  {DICOM_EXAMPLE}")
     formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    _add_export_dicom(formats)
     n = subparser(formats, "nnunet",
                   "nnU-Net v2's raw dataset: imagesTr / labelsTr (0 background, 1 liver, 2 tumour of the "
                   "training rater) / imagesTs, dataset.json, and splits_final.json whose fold 0 is "
@@ -27,6 +30,41 @@ def add_export(sub) -> None:
     n.add_argument("--copy", action="store_true", help="copy NIfTI images instead of symlinking them")
     preset_option(n)
     n.set_defaults(func=_run_export_nnunet)
+
+
+def _add_export_dicom(formats) -> None:
+    from ..io.dicom_results import OBJECTS
+
+    d = subparser(formats, "dicom",
+                  "The DICOM results of any tumour mask on a DICOM series (a rater's contour, a prediction "
+                  "corrected in 3D Slicer), as hepaseg predict writes them: a SEG with the liver and one segment "
+                  "per lesion, a TID 1500 measurement report, an RTSTRUCT and a Secondary Capture of the overview, "
+                  "with lesions.csv (lesions numbered by volume, largest first). docs/dicom.md",
+                  f"{DICOM_EXAMPLE}\n  hepaseg export dicom --image dicom/ --tumor R1.nii.gz -o out/ --objects seg,sr")
+    d.add_argument("--image", type=Path, required=True, help="the DICOM series folder the masks lie on")
+    d.add_argument("--series", metavar="UID", help="its Series Instance UID, where the folder holds several")
+    d.add_argument("--tumor", type=Path, required=True, help="binary tumour mask (0 / 1) on the image's grid, in "
+                                                             "any axis order hepaseg check accepts")
+    d.add_argument("--liver", type=Path, help="binary liver mask on the same grid (default: none; the SEG's "
+                                              "liver segment is then empty)")
+    d.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    d.add_argument("--objects", default=",".join(OBJECTS), metavar="KINDS",
+                   help=f"any of {','.join(OBJECTS)} (default: all); one the series cannot give is left out with "
+                        "a line saying why, and the exit code is 1")
+    d.set_defaults(func=_run_export_dicom)
+
+
+def _run_export_dicom(args) -> int:
+    from ..inference.dicom_outputs import parse_objects
+    from ..pipeline.dicom_export import export_dicom
+
+    left_out: list[str] = []
+    written = export_dicom(args.image, args.tumor, args.out, args.liver, parse_objects(args.objects), args.series,
+                           left_out=left_out.append)
+    for line in left_out:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"wrote {', '.join(p.name for p in written)} into {args.out}")
+    return 1 if left_out else 0
 
 
 def _run_export_nnunet(args) -> None:

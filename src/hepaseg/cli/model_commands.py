@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -106,11 +107,14 @@ def _run_train(args) -> None:
 
 
 def add_predict(sub) -> None:
+    from ..io.dicom_results import OBJECTS
+
     p = subparser(sub, "predict",
                    "Segment liver tumours with a trained model: one case, two folders, or a manifest.",
                    "hepaseg predict runs/a1/model -i patient.nii.gz -l liver.nii.gz -o tumor.nii.gz\n"
                    "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/   (out/: tumor, liver, "
-                   "lesions.csv, overview.png, segmentation.dcm)\n"
+                   "lesions.csv, overview.png; DICOM: segmentation.dcm, report.dcm, rtstruct.dcm, overview.dcm)\n"
+                   "  hepaseg predict runs/a1/model -i dicom_series_dir/ -o out/ --objects seg,sr\n"
                    "  hepaseg predict runs/a1/model -i dicom_series_dir/ -l liver.nrrd -o out/ --format dicom-seg\n"
                    "  hepaseg predict runs/a1/model --dataset data/cohort/dataset.json --split test -o preds/a1\n"
                    "  hepaseg predict runs/a1/model -i images/ -l livers/ -o preds/a1   (folders: same file names)\n"
@@ -129,6 +133,10 @@ def add_predict(sub) -> None:
     p.add_argument("--format", choices=("nifti", "nrrd", "dicom-seg"),
                    help="mask format (default: from the file name; nifti for a folder); dicom-seg needs a "
                         "DICOM input and, with a folder -o, writes only <out>/tumor.dcm")
+    p.add_argument("--objects", default=",".join(OBJECTS), metavar="KINDS",
+                   help="one DICOM series into a folder -o: the DICOM objects written beside the NIfTI outputs, "
+                        f"any of {','.join(OBJECTS)} (default: all; docs/dicom.md); one the series cannot give "
+                        "is left out with a line saying why, and the exit code is 1")
     p.add_argument("--save-probabilities", action="store_true",
                    help="also write <name>_probability.nii.gz (float32, original grid)")
     p.add_argument("--lesions", type=Path, help="one case with a mask file -o: also write its lesion table here "
@@ -151,6 +159,7 @@ def add_predict(sub) -> None:
 
 def _run_predict(args) -> int:
     from ..inference.batch import predict_paths
+    from ..inference.dicom_outputs import parse_objects
 
     infer = {"tta": True} if args.tta else {}
     if args.threshold is not None:
@@ -163,7 +172,9 @@ def _run_predict(args) -> int:
         args.model, args.out, image=args.image, liver=args.liver, dataset=args.dataset, split=args.split,
         fmt=args.format, save_probabilities=args.save_probabilities, lesions_csv=args.lesions,
         overwrite=args.overwrite, device=args.device, precision=args.precision, infer=infer, workers=args.workers,
-        series=args.series)
+        series=args.series, objects=parse_objects(args.objects))
+    for line in summary.objects_left_out:
+        print(f"warning: {line}", file=sys.stderr)
     lesions = f"; lesions in {summary.lesions_csv}" if summary.lesions_csv else ""
     print(f"{summary.done} predicted, {summary.skipped} already done, {len(summary.failed)} failed{lesions}")
     return summary.exit_code

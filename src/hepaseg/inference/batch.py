@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.dicom_results import OBJECTS
 from ..io.formats import volume_stem
 from ..io.lock import folder_lock
 from ..progress import Progress
@@ -54,18 +55,20 @@ class CaseJob:
 
 @dataclass
 class BatchSummary:
-    """What a run did: counts, failures ``(case id, message)``, summed stage seconds of done cases."""
+    """What a run did: counts, failures ``(case id, message)``, summed stage seconds of done cases, and
+    the DICOM objects left out (one line each: which, and why)."""
 
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     lesions_csv: Path | None = None
+    objects_left_out: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """0 when every case succeeded, 1 when some failed."""
-        return 1 if self.failed else 0
+        """0 when every case and object was written, 1 when some case failed or an object was left out."""
+        return 1 if self.failed or self.objects_left_out else 0
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
                   overwrite: bool = False, device: str = "auto", precision: str = "auto", infer: dict | None = None,
                   workers: int | None = None, progress: bool = True,
                   on_error: Callable[[str], None] | None = None, series: str | None = None,
-                  auto_liver: bool = False) -> BatchSummary:
+                  auto_liver: bool = False, objects: tuple[str, ...] = OBJECTS) -> BatchSummary:
     """Run any form of ``hepaseg predict`` (see the module docstring).
 
     Args:
@@ -219,6 +222,9 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
         series: one case: the Series Instance UID to read from a DICOM folder holding several.
         auto_liver: batch: leave the manifest's (or folder's) liver masks aside, so that the model's
             liver model makes every case's liver mask (the fully automatic setting of a study).
+        objects: one case into a folder, from a DICOM series: the DICOM objects to write beside the
+            NIfTI outputs (``io.dicom_results.OBJECTS``); one the series cannot give is left out and
+            named in ``BatchSummary.objects_left_out``.
 
     Raises:
         InputError: bad input overall (model, manifest, folders, output path); in the one-case
@@ -245,7 +251,8 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     if image is None:
         raise InputError(None, "give an image (-i), with its liver mask (-l) unless the model has a liver model, "
                                "or --dataset")
-    outputs = single_outputs(out, fmt, Path(image), save_probabilities, Path(lesions_csv) if lesions_csv else None)
+    outputs = single_outputs(out, fmt, Path(image), save_probabilities, Path(lesions_csv) if lesions_csv else None,
+                             objects)
     for path in outputs.files:
         check_writable(path, is_dir=False)
     require_dicom(Path(image), outputs)
@@ -253,6 +260,7 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
     case_id = _volume_id(Path(image)) or Path(image).name
     result = predictor.predict(case, case_id)
-    written = write_case(case_id, result, case, outputs, predictor.infer.lesion_connectivity)
+    left_out: list[str] = []
+    written = write_case(case_id, result, case, outputs, predictor.infer.lesion_connectivity, left_out.append)
     return BatchSummary(done=1, seconds={**case.timings, **result.timings, "write": written},
-                        lesions_csv=outputs.lesions)
+                        lesions_csv=outputs.lesions, objects_left_out=left_out)

@@ -3,9 +3,10 @@
 ``make_findings`` turns a tumour and a liver mask on a DICOM image's grid into
 ``io.dicom_results.Findings``: the lesions numbered as ``lesions.csv`` numbers them
 (``data.components.number_by_size``, largest first) with the table's measurements
-(``inference.lesion_table``). ``write_dicom_results`` writes the objects asked for into one
-folder (``io.dicom_results.OBJECT_FILES``), each atomically; one that the source series cannot
-give (``CannotBuild``: a missing required attribute) is skipped and named, the others are written.
+(``inference.lesion_table``). ``build_objects`` builds the objects asked for (all of them before any
+is written, so bad input leaves nothing behind); one that the source series cannot give
+(``CannotBuild``: a missing required attribute) is skipped and named, the others are built.
+``write_objects`` writes them into one folder (``io.dicom_results.OBJECT_FILES``), each atomically.
 """
 
 from __future__ import annotations
@@ -72,24 +73,24 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
     raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
 
 
-def write_dicom_results(findings: Findings, folder: str | Path, objects: Sequence[str] = OBJECTS,
-                        overview_png: bytes | None = None,
-                        skipped: Callable[[str], None] | None = None) -> tuple[list[Path], list[str]]:
-    """Write the DICOM objects ``objects`` of ``findings`` into ``folder`` (``OBJECT_FILES`` names).
+def build_objects(findings: Findings, objects: Sequence[str], overview_png: bytes | None = None,
+                  skipped: Callable[[str], None] | None = None) -> dict[str, object]:
+    """The datasets of ``objects`` (kinds of ``OBJECTS``) for ``findings``, by kind; an object the source
+    series cannot give (``CannotBuild``) is left out and its one-line reason passed to ``skipped``.
 
-    Every object is built before any is written, so a bad input leaves nothing behind; an object the
-    source series cannot give is skipped, with its one-line reason passed to ``skipped``.
-
-    Returns:
-        the files written, and the reasons of the objects skipped.
+    Raises:
+        InputError: what the builders raise for bad input (no DICOM source, a slice off the grid, ...).
     """
-    built, reasons = {}, []
+    built = {}
     for kind in objects:
         try:
             built[kind] = build_object(kind, findings, overview_png)
         except CannotBuild as exc:
-            reasons.append(exc.message)
             if skipped is not None:
                 skipped(exc.message)
-    written = [write_dicom_object(dataset, Path(folder) / OBJECT_FILES[kind]) for kind, dataset in built.items()]
-    return written, reasons
+    return built
+
+
+def write_objects(built: dict[str, object], folder: str | Path) -> list[Path]:
+    """Write datasets of ``build_objects`` into ``folder`` under their ``OBJECT_FILES`` names (atomically)."""
+    return [write_dicom_object(dataset, Path(folder) / OBJECT_FILES[kind]) for kind, dataset in built.items()]
