@@ -144,3 +144,35 @@ def test_dciodvfy_finds_no_error_in_the_seg(tmp_path, write_dicom_series):
         assert "Segmentation" in lines, lines  # it recognised the IOD it checked
         errors = [line for line in lines if line.startswith("Error")]
         assert errors == [], "\n".join(lines)
+
+
+@pytest.mark.parametrize("row_cos, col_cos", [((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),  # RAS affine det +1
+                                              ((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),  # columns flipped: det -1
+                                              ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),  # slices run head to feet
+                                              ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0))])  # coronal
+def test_segments_read_back_equal_the_masks_for_every_orientation(tmp_path, write_dicom_series, row_cos, col_cos):
+    """Lesion n's segment, read back onto the source instances in the order of their positions along
+    the slice normal (worked out here from the files), equals lesion n of the mask voxel for voxel."""
+    import highdicom as hd
+
+    tumour = np.zeros(SHAPE, np.uint8)
+    tumour[2:6, 3:6, 1:3] = 1  # 24 voxels: lesion 1
+    tumour[15:17, 12:14, 4] = 1  # 4 voxels: lesion 2
+    liver = np.zeros(SHAPE, np.uint8)
+    liver[1:20, 2:16, 1:5] = 1
+    affine = write_dicom_series(tmp_path / "s", (300 + 500 * liver.astype(np.int16)).astype(np.int16), (1.2, 1.1, 3.0),
+                                (10.0, -20.0, 30.0), row_cos, col_cos)
+    image = read_volume(tmp_path / "s")
+    np.testing.assert_allclose(image.affine, affine, atol=1e-4)
+    normal = np.cross(row_cos, col_cos)
+    files = sorted((pydicom.dcmread(p) for p in (tmp_path / "s").iterdir()),
+                   key=lambda ds: float(np.dot(ds.ImagePositionPatient, normal)))
+    seg = hd.seg.segread(write_dicom_object(_seg(tumour, liver, image), tmp_path / "seg.dcm"))
+    pixels = seg.get_pixels_by_source_instance([str(ds.SOPInstanceUID) for ds in files], segment_numbers=[1, 2, 3],
+                                               assert_missing_frames_are_empty=True).transpose(2, 1, 0, 3)
+    lesion_1 = np.zeros(SHAPE, bool)
+    lesion_1[2:6, 3:6, 1:3] = True
+    lesion_2 = np.zeros(SHAPE, bool)
+    lesion_2[15:17, 12:14, 4] = True
+    for segment, mask in enumerate((liver > 0, lesion_1, lesion_2)):
+        np.testing.assert_array_equal(pixels[..., segment], mask)

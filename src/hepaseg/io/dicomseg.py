@@ -61,7 +61,8 @@ def build_dicom_seg(findings: Findings, version: str = ""):
             segment_number=segment_number(lesion.number), segment_label=lesion_label(lesion.number),
             segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
             segmented_property_type=codes.SCT.Neoplasm, algorithm_type=automatic, algorithm_identification=algorithm,
-            anatomic_regions=[codes.SCT.Liver], tracking_id=lesion_label(lesion.number), tracking_uid=lesion.tracking_uid))
+            anatomic_regions=[codes.SCT.Liver], tracking_id=lesion_label(lesion.number),
+            tracking_uid=lesion.tracking_uid))
     source = findings.source_series_uid
     return hd.seg.Segmentation(
         source_images=slices,
