@@ -89,8 +89,14 @@ def _frames(findings: Findings) -> np.ndarray:
     if liver.shape != findings.image.shape or lesions.shape != findings.image.shape:
         raise ValueError(f"masks of shapes {liver.shape} / {lesions.shape} differ in shape from the image "
                          f"{findings.image.shape}")
+    from scipy import ndimage
+
     out = np.zeros((liver.shape[2], liver.shape[1], liver.shape[0], 1 + len(findings.table)), dtype=bool)
     out[..., 0] = liver.transpose(2, 1, 0)
-    for lesion in findings.table:
-        out[..., segment_number(lesion.number) - 1] = (lesions == lesion.number).transpose(2, 1, 0)
+    boxes = ndimage.find_objects(lesions, max_label=len(findings.table))
+    for lesion in findings.table:  # each lesion within its bounding box (i, j, k) -> (k, j, i)
+        box = boxes[lesion.number - 1]
+        if box is not None:
+            out[box[2], box[1], box[0], segment_number(lesion.number) - 1] = \
+                (lesions[box] == lesion.number).transpose(2, 1, 0)
     return out
