@@ -11,8 +11,8 @@ its measurement groups (in this order, all measured by the algorithm "hepaseg"):
   Neoplasm at the finding site Liver, its Volume (mL) and its longest axial diameter ("Long axis",
   mm).
 
-Volumes are "Sum of segmented voxel volumes" (the voxel count times the voxel volume, as
-``lesions.csv``). A lesion's location is its referenced segment (voxel exact) and its finding site:
+Volumes are measured by the "Sum of segmented voxel method for volume" (voxel count times voxel
+volume, as ``lesions.csv``). A lesion's location is its referenced segment (voxel exact) and its finding site:
 highdicom's TID 1411 group takes no spatial coordinates, so the centroid stays in ``lesions.csv``.
 Without lesions the report holds the liver and "All lesions" with a count of 0 (docs/dicom.md).
 """
@@ -25,15 +25,12 @@ from pydicom.sr.coding import Code
 from .dicom_results import (
     MANUFACTURER,
     MODEL_NAME,
-    SERIES_NUMBERS,
     Findings,
     LesionFinding,
     derived_uid,
-    instance_uid,
     lesion_label,
     segment_number,
-    series_description,
-    series_uid,
+    series_attributes,
     software_version,
     source_slices,
 )
@@ -78,16 +75,8 @@ def build_measurement_report(findings: Findings, seg, version: str = ""):
     return hd.sr.Comprehensive3DSR(
         evidence=[*slices, seg],
         content=report,
-        series_instance_uid=series_uid(source, "sr"),
-        series_number=SERIES_NUMBERS["sr"],
-        sop_instance_uid=instance_uid(source, "sr"),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=MODEL_NAME,
-        software_versions=version,
-        device_serial_number="none",
-        series_description=series_description("sr"),
         is_complete=True,
+        **series_attributes(source, "sr", version),
     )
 
 
