@@ -70,6 +70,13 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
         from ..io.dicomseg import build_dicom_seg
 
         return build_dicom_seg(findings)
+    if kind == "sr":
+        from ..io.dicom_results import source_slices
+        from ..io.dicomseg import build_dicom_seg
+        from ..io.dicomsr import build_measurement_report
+
+        source_slices(findings, "sr")  # a source the SR cannot give is named as the SR's, not its SEG's
+        return build_measurement_report(findings, build_dicom_seg(findings))
     raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
 
 

@@ -136,6 +136,16 @@ def series_description(kind: str) -> str:
     return f"hepaseg {OBJECT_TITLES[kind]} (research use only)"  # LO: at most 64 characters
 
 
+def series_attributes(source_series_uid: str, kind: str, version: str) -> dict[str, object]:
+    """The new series' identity as keyword arguments of a highdicom object (SEG, SR, SC): series and
+    instance UIDs derived from the source series, series number, manufacturer, model, software
+    version ``version``, description."""
+    return {"series_instance_uid": series_uid(source_series_uid, kind), "series_number": SERIES_NUMBERS[kind],
+            "sop_instance_uid": instance_uid(source_series_uid, kind), "instance_number": 1,
+            "manufacturer": MANUFACTURER, "manufacturer_model_name": MODEL_NAME, "software_versions": version,
+            "device_serial_number": "none", "series_description": series_description(kind)}
+
+
 def software_version() -> str:
     from ..version import __version__
 

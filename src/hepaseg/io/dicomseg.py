@@ -16,15 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from .dicom_results import (
-    MANUFACTURER,
-    MODEL_NAME,
-    SERIES_NUMBERS,
     Findings,
-    instance_uid,
     lesion_label,
     segment_number,
-    series_description,
-    series_uid,
+    series_attributes,
     software_version,
     source_slices,
 )
@@ -63,21 +58,12 @@ def build_dicom_seg(findings: Findings, version: str = ""):
             segmented_property_type=codes.SCT.Neoplasm, algorithm_type=automatic, algorithm_identification=algorithm,
             anatomic_regions=[codes.SCT.Liver], tracking_id=lesion_label(lesion.number),
             tracking_uid=lesion.tracking_uid))
-    source = findings.source_series_uid
     return hd.seg.Segmentation(
         source_images=slices,
         pixel_array=_frames(findings),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=series_uid(source, "seg"),
-        series_number=SERIES_NUMBERS["seg"],
-        sop_instance_uid=instance_uid(source, "seg"),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=MODEL_NAME,
-        software_versions=version,
-        device_serial_number="none",
-        series_description=series_description("seg"),
+        **series_attributes(findings.source_series_uid, "seg", version),
     )
 
 
