@@ -9,7 +9,7 @@ that the SEG's segment, the SR's measurement group and the RTSTRUCT's ROI of a l
 the same lesion. The SEG's segment 1 is the liver and segment ``n + 1`` lesion ``n``.
 
 Every object is a new series of the source study (``series_uid``, ``SERIES_NUMBERS``), with the
-manufacturer, model and description of ``SeriesIdentity``; UIDs are derived from the source
+manufacturer, model and description of ``series_attributes``; UIDs are derived from the source
 series' UID, so that writing the objects again gives the same UIDs. A source series that lacks an
 attribute an object needs (``missing_attributes``) gets that object skipped by the caller, with one
 line naming the attribute and the series.
