@@ -69,6 +69,10 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
         from ..io.dicomseg import build_dicom_seg
 
         return build_dicom_seg(findings)
+    if kind == "rtstruct":
+        from ..io.rtstruct import build_rtstruct
+
+        return build_rtstruct(findings)
     raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
 
 
