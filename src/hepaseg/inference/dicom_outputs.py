@@ -73,6 +73,12 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
         from ..io.rtstruct import build_rtstruct
 
         return build_rtstruct(findings)
+    if kind == "sc":
+        from ..io.dicomsc import build_secondary_capture
+
+        if overview_png is None:
+            raise CannotBuild(kind, findings.source_series_uid, "cannot give this object: no overview picture given")
+        return build_secondary_capture(findings, overview_png)
     raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
 
 

@@ -12,9 +12,10 @@ Contours: per source slice k, the boundary of the mask's slice ``[:, :, k]`` at 
 so a voxel centre is inside a contour exactly where the mask is set), collinear points dropped;
 one CLOSED_PLANAR contour per boundary, a contour inside another being a hole by the even-odd
 (XOR) rule most readers apply (one that takes holes only cut by the keyhole technique shows them
-filled). A point at voxel (i, j) of slice k is that slice's ImagePositionPatient + i x column spacing x row direction + j x row spacing x column direction
-(axis i runs along DICOM columns, j along rows), so every point lies on its slice's plane; each
-contour references its slice's SOP Instance UID. Without lesions the set holds the liver; an
+filled). A point at voxel (i, j) of slice k is that slice's ImagePositionPatient + i x column
+spacing x row direction + j x row spacing x column direction (axis i runs along DICOM columns, j
+along rows), so every point lies on its slice's plane; each contour references its slice's SOP
+Instance UID. Without lesions the set holds the liver; an
 empty liver is an ROI without contours.
 
 Built on highdicom's ``SOPClass`` (patient, study, series, equipment, SOP common) and pydicom
