@@ -77,7 +77,17 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
 
         source_slices(findings, "sr")  # a source the SR cannot give is named as the SR's, not its SEG's
         return build_measurement_report(findings, build_dicom_seg(findings))
-    raise CannotBuild(kind, findings.source_series_uid, "cannot give this object yet (not implemented)")
+    if kind == "rtstruct":
+        from ..io.rtstruct import build_rtstruct
+
+        return build_rtstruct(findings)
+    if kind == "sc":
+        from ..io.dicomsc import build_secondary_capture
+
+        if overview_png is None:
+            raise CannotBuild(kind, findings.source_series_uid, "cannot give this object: no overview picture given")
+        return build_secondary_capture(findings, overview_png)
+    raise ValueError(f"unknown DICOM object {kind!r} (one of {', '.join(OBJECTS)})")
 
 
 def build_objects(findings: Findings, objects: Sequence[str], overview_png: bytes | None = None,
