@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hepaseg.inference.lesion_table import lesions
-from hepaseg.inference.dicom_outputs import build_objects, make_findings, parse_objects, write_objects
+from hepaseg.inference.dicom_outputs import build_object, make_findings, parse_objects, write_objects
 from hepaseg.inference.overview import overview_png
 from hepaseg.io.dicom_results import OBJECTS
 from hepaseg.io.volumes import LPS_TO_RAS, Volume
@@ -106,9 +106,11 @@ def main() -> None:
             times = {"findings": time.perf_counter() - t0}
             png = overview_png("benchmark", image, liver, tumour, table) if "sc" in objects else None
             times["overview_png"] = time.perf_counter() - t0 - times["findings"]
-            for kind in objects:
+            built: dict[str, object] = {}
+            for kind in objects:  # as build_objects does it: the SR references the SEG built before it
                 t1 = time.perf_counter()
-                write_objects(build_objects(findings, [kind], png, print), Path(tmp))
+                built[kind] = build_object(kind, findings, png, built.get("seg"))
+                write_objects({kind: built[kind]}, Path(tmp))
                 times[kind] = time.perf_counter() - t1
             times["total"] = time.perf_counter() - t0
             best = {k: min(v, best.get(k, v)) for k, v in times.items()}

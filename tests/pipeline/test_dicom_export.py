@@ -86,6 +86,46 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys
         assert not out.exists()
 
 
+def test_all_four_objects_pass_the_validator_and_name_each_lesion_alike(case, tmp_path, capsys):
+    """Every object of an export: valid by dciodvfy, in the source study, a series of its own, and lesion
+    n's tracking UID the same in the SEG's segment n + 1, the SR's group and the RTSTRUCT's ROI n + 1."""
+    import highdicom as hd
+
+    from ..dciodvfy import assert_valid
+
+    series, tumour_file, liver_file, _, _ = case
+    out = tmp_path / "out"
+    assert main(["export", "dicom", "--image", str(series), "--tumor", str(tumour_file), "--liver", str(liver_file),
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv", "overview.dcm", "overview.png", "report.dcm",
+                                                     "rtstruct.dcm", "segmentation.dcm"]
+    source = pydicom.dcmread(next(series.iterdir()))
+    objects = {name: pydicom.dcmread(out / name) for name in ("segmentation.dcm", "report.dcm", "rtstruct.dcm",
+                                                              "overview.dcm")}
+    assert {str(ds.StudyInstanceUID) for ds in objects.values()} == {str(source.StudyInstanceUID)}
+    assert len({str(ds.SeriesInstanceUID) for ds in objects.values()} | {str(source.SeriesInstanceUID)}) == 5
+    for name, iod in (("segmentation.dcm", "Segmentation"), ("report.dcm", "Comprehensive3DSR"),
+                      ("rtstruct.dcm", "RTStructureSet"), ("overview.dcm", "SCImage")):
+        assert_valid(out / name, iod)
+    seg = hd.seg.segread(out / "segmentation.dcm")
+    seg_uids = [seg.get_segment_description(n + 1).tracking_uid for n in (1, 2, 3)]
+    assert len(set(seg_uids)) == 3
+    rois = {int(r.ROINumber): str(r.ROIName) for r in objects["rtstruct.dcm"].StructureSetROISequence}
+    assert rois == {1: "Liver", 2: "Lesion 1", 3: "Lesion 2", 4: "Lesion 3"}
+    descriptions = {int(r.ROINumber): str(r.get("ROIDescription", "")) for r in objects["rtstruct.dcm"].StructureSetROISequence}
+    for n, uid in enumerate(seg_uids, start=1):
+        assert uid in descriptions[n + 1]
+    assert set(seg_uids) <= set(_uid_items(objects["report.dcm"]))
+
+
+def _uid_items(ds) -> list[str]:
+    """The UIDREF content items' values anywhere in an SR's content tree."""
+    found = [str(ds.UID)] if ds.get("ValueType") == "UIDREF" and "UID" in ds else []
+    for item in ds.get("ContentSequence", []):
+        found += _uid_items(item)
+    return found
+
+
 def test_a_series_without_frame_of_reference_gets_every_other_output(case, tmp_path, capsys):
     series, tumour_file, liver_file, _, _ = case
     for path in series.iterdir():  # as some anonymisers leave it
@@ -95,8 +135,9 @@ def test_a_series_without_frame_of_reference_gets_every_other_output(case, tmp_p
     uid = str(pydicom.dcmread(next(series.iterdir())).SeriesInstanceUID)
     out = tmp_path / "out"
     assert main(["export", "dicom", "--image", str(series), "--tumor", str(tumour_file), "--liver", str(liver_file),
-                 "-o", str(out), "--objects", "seg"]) == 1
+                 "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"warning: no SEG written: the source series {uid} lacks FrameOfReferenceUID (required by the "
-                   "source image's IOD and by the result's)"]
-    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv"]
+    assert err == [f"warning: no {kind} written: the source series {uid} lacks FrameOfReferenceUID (required by the "
+                   "source image's IOD and by the result's)" for kind in ("SEG", "SR", "RTSTRUCT")]
+    # the Secondary Capture has no frame of reference: it is written
+    assert sorted(p.name for p in out.iterdir()) == ["lesions.csv", "overview.dcm", "overview.png"]

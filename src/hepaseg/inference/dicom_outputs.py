@@ -64,8 +64,9 @@ def parse_objects(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in OBJECTS if kind in asked)
 
 
-def build_object(kind: str, findings: Findings, overview_png: bytes | None = None):
-    """The DICOM dataset of object ``kind`` (one of ``OBJECTS``) for ``findings``."""
+def build_object(kind: str, findings: Findings, overview_png: bytes | None = None, seg=None):
+    """The DICOM dataset of object ``kind`` (one of ``OBJECTS``) for ``findings``; the SR references the
+    SEG ``seg`` (built here where None: the same UIDs as ``segmentation.dcm``)."""
     if kind == "seg":
         from ..io.dicomseg import build_dicom_seg
 
@@ -76,7 +77,7 @@ def build_object(kind: str, findings: Findings, overview_png: bytes | None = Non
         from ..io.dicomsr import build_measurement_report
 
         source_slices(findings, "sr")  # a source the SR cannot give is named as the SR's, not its SEG's
-        return build_measurement_report(findings, build_dicom_seg(findings))
+        return build_measurement_report(findings, build_dicom_seg(findings) if seg is None else seg)
     if kind == "rtstruct":
         from ..io.rtstruct import build_rtstruct
 
@@ -101,7 +102,7 @@ def build_objects(findings: Findings, objects: Sequence[str], overview_png: byte
     built = {}
     for kind in objects:
         try:
-            built[kind] = build_object(kind, findings, overview_png)
+            built[kind] = build_object(kind, findings, overview_png, built.get("seg"))
         except CannotBuild as exc:
             if skipped is not None:
                 skipped(exc.message)

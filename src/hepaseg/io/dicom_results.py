@@ -38,9 +38,12 @@ OBJECT_TITLES = {"seg": "liver and lesions SEG", "sr": "liver tumour measurement
                  "rtstruct": "liver and lesions RTSTRUCT", "sc": "liver tumour overview"}
 MANUFACTURER = "hepaseg"
 MODEL_NAME = "hepaseg aU-Net"
-# what every object needs of the source series (the Frame of Reference UID is Type 1 of the MR Image
-# IOD, but anonymisers strip it); the study's, series' and instances' UIDs
-REQUIRED = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "FrameOfReferenceUID")
+# what each object needs of the source series: the study's, series' and instances' UIDs, and for the
+# objects in patient space its Frame of Reference UID (Type 1 of the MR Image IOD, but anonymisers
+# strip it; a Secondary Capture has no frame of reference)
+REQUIRED = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+REQUIRED_IN_SPACE = ("FrameOfReferenceUID",)
+IN_PATIENT_SPACE = ("seg", "sr", "rtstruct")
 POSITION_TOL_VOXELS = 0.05  # how far a slice's position may sit from a voxel centre
 # Type-2 patient / study attributes the objects copy from the source; anonymised series may lack them.
 _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
@@ -152,9 +155,11 @@ def software_version() -> str:
     return __version__
 
 
-def missing_attributes(headers: tuple[Dataset, ...]) -> list[str]:
-    """The attributes of ``REQUIRED`` that some source header lacks (or leaves empty), in that order."""
-    return [name for name in REQUIRED if any(not str(ds.get(name, "") or "") for ds in headers)]
+def missing_attributes(headers: tuple[Dataset, ...], kind: str) -> list[str]:
+    """The attributes object ``kind`` needs (``REQUIRED``, and ``REQUIRED_IN_SPACE`` for the objects
+    ``IN_PATIENT_SPACE``) that some source header lacks or leaves empty, in that order."""
+    needed = REQUIRED + (REQUIRED_IN_SPACE if kind in IN_PATIENT_SPACE else ())
+    return [name for name in needed if any(not str(ds.get(name, "") or "") for ds in headers)]
 
 
 class CannotBuild(InputError):
@@ -168,7 +173,7 @@ class CannotBuild(InputError):
 
 def source_slices(findings: Findings, kind: str) -> list[Dataset]:
     """The headers of ``findings.image``'s slices in k order, checked for object ``kind``: every
-    attribute of ``REQUIRED`` present, header k's ImagePositionPatient the centre of voxel (0, 0, k);
+    attribute it needs present (``missing_attributes``), header k's ImagePositionPatient the centre of voxel (0, 0, k);
     where type-2 patient / study attributes are missing, a copy gets them empty (the volume's headers
     stay as read).
 
@@ -183,7 +188,7 @@ def source_slices(findings: Findings, kind: str) -> list[Dataset]:
                                        "write NIfTI or NRRD instead (-o FILE.nii.gz)")
     if len(headers) != image.shape[2]:
         raise InputError(image.source, f"{len(headers)} DICOM headers for {image.shape[2]} slices")
-    missing = missing_attributes(headers)
+    missing = missing_attributes(headers, kind)
     if missing:
         series = str(headers[0].get("SeriesInstanceUID", "") or image.source)
         raise CannotBuild(kind, series, f"lacks {', '.join(missing)} (required by the source image's IOD and "
