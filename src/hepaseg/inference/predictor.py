@@ -226,18 +226,38 @@ class Predictor:
                 ``InferConfig`` field.
         """
         from ..model.device import resolve_device
-        from ..model.folder import liver_model_dir, load_model
+        from ..model.folder import liver_model_dir, load_model, shipped_liver_dir
 
         dev = resolve_device(device)
         net, config = load_model(model_dir, dev)
         if infer:
             config = config.replace(infer=_with_infer(config.infer, infer))
         predictor = cls(net, config, dev, precision)
-        liver_dir = liver_model_dir(model_dir)
-        if liver_dir.is_dir():
-            liver_net, liver_config = load_model(liver_dir, dev)
-            predictor.liver_model = cls(liver_net, liver_config, dev, precision)
+        if liver_model_dir(model_dir).is_dir() or shipped_liver_dir() is not None:
+            predictor.liver_model = cls.load_liver(liver_model_dir(model_dir) if liver_model_dir(model_dir).is_dir()
+                                                   else None, dev, precision)
         return predictor
+
+    @classmethod
+    def load_liver(cls, folder: str | Path | None = None, device: str | torch.device = "auto",
+                   precision: str = "auto") -> Predictor:
+        """A liver model's predictor: the model folder ``folder``, or (None) the one shipped in the package.
+
+        Raises:
+            InputError: ``folder`` is not a liver model (``model.folder.check_liver_model``); None and this
+                installation ships no liver model; an unavailable device.
+        """
+        from ..model.device import resolve_device
+        from ..model.folder import check_liver_model, load_model
+
+        if folder is None:
+            folder = shipped_liver_dir()
+            if folder is None:
+                raise InputError(None, "this installation has no shipped liver model; give one with --model")
+        check_liver_model(folder)
+        dev = resolve_device(device)
+        net, config = load_model(folder, dev)
+        return cls(net, config, dev, precision)
 
     @property
     def infer(self) -> InferConfig:

@@ -63,6 +63,18 @@ def liver_model_dir(folder: str | Path) -> Path:
     return Path(folder) / LIVER_DIR
 
 
+SHIPPED_LIVER_PACKAGE = "hepaseg.shipped.liver"
+
+
+def shipped_liver_dir() -> Path | None:
+    """The liver model shipped in the package (``hepaseg/shipped/liver/``, package data: trained on the
+    randomised synthetic cohort, docs/liver-model.md), or None where this installation has no weights."""
+    from importlib import resources
+
+    folder = Path(str(resources.files(SHIPPED_LIVER_PACKAGE)))
+    return folder if (folder / WEIGHTS).is_file() and (folder / CONFIG).is_file() else None
+
+
 def check_liver_model(folder: str | Path) -> Config:
     """The configuration of a trained liver model folder.
 

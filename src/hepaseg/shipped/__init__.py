@@ -1,0 +1,1 @@
+"""Package data: the models shipped with hepaseg (``liver/``: the default liver model)."""
