@@ -53,8 +53,9 @@ def test_liver_problem_names_missing_small_huge_and_framing_livers():
     affine = np.diag([2.0, 2.0, 5.0, 1.0])  # 0.02 mL per voxel
     mask = np.zeros((60, 60, 20), bool)
     assert liver_problem(mask, affine) == "no liver found"
-    n_small = int(MIN_LIVER_ML / 0.02) - 1  # just under the limit
-    mask.flat[:n_small] = True
+    mask[5:55, 5:35, 5:15] = True  # 15 000 voxels = 300 mL, away from the first and last slice
+    mask[5, 5, 5] = False  # just under the limit
+    assert int(MIN_LIVER_ML / 0.02) - 1 == mask.sum()
     assert "implausible liver" in liver_problem(mask, affine) and "< 300 mL" in liver_problem(mask, affine)
     plausible = np.zeros_like(mask)
     plausible[10:40, 15:45, 2:18] = True  # 14 400 voxels = 288 mL: too small as well
@@ -67,6 +68,31 @@ def test_liver_problem_names_missing_small_huge_and_framing_livers():
     filling = np.zeros_like(mask)
     filling[5:55, 5:55, :] = True  # 69 % of the field
     assert "fills 69 %" in liver_problem(filling, affine)
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2), (2, 0, 1)])
+def test_a_liver_cut_by_the_field_of_view_may_be_small(axes):
+    """A liver touching the first or last slice (the stack's z axis, wherever it lies in the array) is
+    cut by the field of view: under 300 mL is no reason to refuse it; the same away from the ends is."""
+    spacing = np.array([2.0, 2.0, 5.0])[list(axes)]
+    affine = np.diag([0.0, 0.0, 0.0, 1.0])
+    for array_axis, patient_axis in enumerate(axes):
+        affine[patient_axis, array_axis] = spacing[array_axis]
+    shape = tuple(np.array([60, 60, 20])[list(axes)])
+    tip = np.zeros(shape, bool)
+    index = [slice(10, 40)] * 3
+    z_axis = axes.index(2)
+    index[z_axis] = slice(0, 3)  # the bottom 3 slices: 30 x 30 x 3 voxels = 54 mL
+    tip[tuple(index)] = True
+    assert liver_problem(tip, affine) is None
+    index[z_axis] = slice(5, 8)  # the same 54 mL inside the stack
+    inside = np.zeros(shape, bool)
+    inside[tuple(index)] = True
+    assert "54 mL (< 300 mL)" in liver_problem(inside, affine)
+    index[z_axis] = slice(19, 20)  # 18 mL at the top slice: too little even for a cut liver
+    top = np.zeros(shape, bool)
+    top[tuple(index)] = True
+    assert "cut by the field of view" in liver_problem(top, affine) and "< 30 mL" in liver_problem(top, affine)
 
 
 def test_predicted_liver_on_the_original_grid_matches_the_drawn_one():

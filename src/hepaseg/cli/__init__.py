@@ -22,7 +22,7 @@ from .common import EXIT_BAD_INPUT, EXIT_SYSTEM, formatter
 
 _COMMANDS = (data_commands.add_synth, data_commands.add_manifest, data_commands.add_check,
              data_commands.add_preprocess, export_commands.add_export, model_commands.add_train,
-             model_commands.add_train_liver,
+             model_commands.add_train_liver, model_commands.add_liver,
              study_commands.add_evaluate, study_commands.add_report, model_commands.add_predict,
              model_commands.add_select, study_commands.add_study, rating_commands.add_rate)
 

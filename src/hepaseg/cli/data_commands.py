@@ -11,18 +11,25 @@ from .common import EXIT_BAD_INPUT, manifest_argument, preset_option, subparser,
 
 def add_synth(sub) -> None:
     p = subparser(sub, "synth", "Write a synthetic hepatobiliary-phase MRI cohort with simulated raters.",
-                   "hepaseg synth data/cohort --seed 0\n  hepaseg synth data/mini --small --seed 1")
+                   "hepaseg synth data/cohort --seed 0\n  hepaseg synth data/mini --small --seed 1\n"
+                   "  hepaseg synth data/randomized --randomized   # the liver model's training cohort")
     p.add_argument("out", type=Path, help="output folder (gets dataset.json and one folder per case)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    p.add_argument("--small", action="store_true", help="a handful of small cases, made in seconds")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--small", action="store_true", help="a handful of small cases, made in seconds")
+    size.add_argument("--randomized", action="store_true",
+                      help="the liver model's randomised cohort: every tissue's signal, the signal chain, voxel "
+                           "size (0.7-2 mm, slices 2-9 mm), field of view and shape drawn at random; livers only "
+                           "(docs/liver-model.md)")
     workers_option(p)
     p.set_defaults(func=_run_synth)
 
 
 def _run_synth(args) -> None:
-    from ..synth import write_cohort
+    from ..synth import randomized_spec, write_cohort
 
-    manifest = write_cohort(args.out, seed=args.seed, small=args.small, workers=args.workers)
+    spec = randomized_spec() if args.randomized else None
+    manifest = write_cohort(args.out, seed=args.seed, small=args.small, workers=args.workers, spec=spec)
     print(f"wrote {manifest}")
 
 

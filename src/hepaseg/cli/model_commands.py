@@ -59,8 +59,13 @@ def add_train_liver(sub) -> None:
                    "manifest's liver masks: train cases train, val cases choose the best state.",
                    "hepaseg train-liver data/cohort/dataset.json -o runs/liver --preset demo\n"
                    "  hepaseg train runs/prep -o runs/a2 --liver-model runs/liver/model\n"
-                   "  hepaseg train-liver data/cohort/dataset.json -o runs/liver --resume")
-    p.add_argument("manifest", type=Path, help="dataset.json (its liver masks are the target)")
+                   "  hepaseg train-liver data/cohort/dataset.json -o runs/liver --resume\n"
+                   "  hepaseg train-liver --randomized -o runs/shipped   (the shipped liver model, from scratch: "
+                   "hours on a CPU; --resume continues)")
+    p.add_argument("manifest", type=Path, nargs="?", help="dataset.json (its liver masks are the target)")
+    p.add_argument("--randomized", action="store_true",
+                   help="instead of a manifest: train on the randomised synthetic cohort, written into OUT/cohort "
+                        "with the run's seed (hepaseg synth --randomized); default preset synth-liver")
     p.add_argument("-o", "--out", type=Path, required=True, help="run folder (gets prep/, checkpoint.pt, model/)")
     p.add_argument("--preset", default=None, help="paper or demo: the liver model that goes with that tumour "
                                                   "preset (paper-liver / demo-liver; default paper; with "
@@ -80,11 +85,16 @@ def _run_train_liver(args) -> None:
     from ..model.folder import model_dir
     from ..training.liver import train_liver
 
+    from ..training.liver import randomized_manifest
+
+    if (args.manifest is None) == (not args.randomized):
+        raise InputError(args.manifest, "give either a manifest or --randomized")
     name = args.preset if args.preset is None or args.preset.endswith("-liver") else f"{args.preset}-liver"
     if name is None and args.config is None and not args.resume:
-        name = "paper-liver"
+        name = "synth-liver" if args.randomized else "paper-liver"
     config, seed = _run_config_and_seed(args, name)
-    result = train_liver(args.manifest, args.out, config, seed, device=args.device, resume=args.resume,
+    manifest = randomized_manifest(args.out, seed, args.workers) if args.randomized else args.manifest
+    result = train_liver(manifest, args.out, config, seed, device=args.device, resume=args.resume,
                          workers=args.workers)
     best = "none" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"{result.iterations_done} iterations; best validation liver Jaccard {best} at iteration "
@@ -104,6 +114,29 @@ def _run_train(args) -> None:
     best = "none" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"{result.iterations_done} iterations; best validation {metric_label(config.train.validation_metric)} "
           f"{best} at iteration {result.best_iteration}; model in {model_dir(args.out)}{liver}")
+
+
+def add_liver(sub) -> None:
+    p = subparser(sub, "liver", "Segment the liver of any MRI (NIfTI, NRRD, MHA or a DICOM series) with a liver "
+                   "model; by default the one shipped with hepaseg (trained on randomised synthetic data only).",
+                   "hepaseg liver -i patient.nii.gz -o liver.nii.gz\n"
+                   "  hepaseg liver -i dicom_series_dir/ -o liver.nrrd --device cpu\n"
+                   "  hepaseg liver -i patient.nii.gz -o liver.nii.gz --model runs/liver/model")
+    p.add_argument("-i", "--image", type=Path, required=True, help="image file or DICOM series folder")
+    p.add_argument("-o", "--out", type=Path, required=True, help="mask file (.nii.gz, .nii, .nrrd or .mha)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="a liver model folder (hepaseg train-liver: RUN/model; default: the shipped model)")
+    p.add_argument("--series", metavar="UID", help="the Series Instance UID to read from a DICOM folder holding "
+                                                   "several series")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(func=_run_liver)
+
+
+def _run_liver(args) -> None:
+    from ..inference.liver_file import write_liver
+
+    result = write_liver(args.image, args.out, args.model, args.device, args.series)
+    print(f"wrote {result.path}: liver {result.volume_ml:.0f} mL ({result.seconds:.1f} s)")
 
 
 def add_predict(sub) -> None:

@@ -11,8 +11,8 @@ and fills its holes again on the original grid.
 tumour at the liver's edge (dark, so the liver model tends to leave it out) is kept whole and added to
 the liver (``InferConfig.auto_liver_margin_mm``).
 
-``liver_problem`` says why a liver mask is implausible (too small, or filling or framing most of
-the field of view); a case with such a liver gets no tumour mask.
+``liver_problem`` says why a liver mask is implausible (too small for a liver the field of view does
+not cut, or filling or framing most of the field of view); a case with such a liver gets no tumour mask.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .postprocess import fill_holes, largest_component, postprocess
 from .tiling import liver_box
 
 MIN_LIVER_ML = 300.0  # an adult liver is 1-2 L; below this the model missed most of it
+MIN_CUT_LIVER_ML = 30.0  # ... unless the field of view cuts it: a few slices of its tip or dome
 MAX_FIELD_FRACTION = 0.5  # a "liver" filling more of the field of view than this is not one
 MAX_EDGES_TOUCHED = 2  # ... nor one touching 3 or 4 of the field's in-plane edges
 
@@ -106,18 +107,26 @@ def extend_liver_by_tumours(probability: NDArray, liver: NDArray, region: NDArra
 
 
 def liver_problem(mask: NDArray, affine: Affine) -> str | None:
-    """Why a (i, j, k) liver mask is implausible, or None: no liver, under ``MIN_LIVER_ML``, over
-    ``MAX_FIELD_FRACTION`` of the field of view, or touching more than ``MAX_EDGES_TOUCHED`` of the
-    four in-plane edges (axes i and j) of the field."""
+    """Why a (i, j, k) liver mask is implausible, or None: no liver; under ``MIN_LIVER_ML`` (under
+    ``MIN_CUT_LIVER_ML`` for a liver the field of view cuts: one touching the first or last slice along
+    the patient's z axis, whose volume says little); over ``MAX_FIELD_FRACTION`` of the field of view;
+    or touching more than ``MAX_EDGES_TOUCHED`` of the four in-plane edges of the field."""
+    from nibabel.orientations import io_orientation
+
     mask = np.asarray(mask) > 0
     if not mask.any():
         return "no liver found"
+    axial = int(np.flatnonzero(io_orientation(np.asarray(affine, dtype=np.float64))[:, 0] == 2)[0])
+    cut = bool(mask.take(0, axis=axial).any() or mask.take(-1, axis=axial).any())
+    least = MIN_CUT_LIVER_ML if cut else MIN_LIVER_ML
     volume = float(mask.sum()) * voxel_volume_ml(affine)
-    if volume < MIN_LIVER_ML:
-        return f"implausible liver: {volume:.0f} mL (< {MIN_LIVER_ML:.0f} mL)"
+    if volume < least:
+        where = " (cut by the field of view)" if cut else ""
+        return f"implausible liver{where}: {volume:.0f} mL (< {least:.0f} mL)"
     if mask.mean() > MAX_FIELD_FRACTION:
         return f"implausible liver: it fills {mask.mean() * 100:.0f} % of the field of view"
-    edges = sum(bool(mask.take(index, axis=axis).any()) for axis in (0, 1) for index in (0, -1))
+    in_plane = [axis for axis in range(3) if axis != axial]
+    edges = sum(bool(mask.take(index, axis=axis).any()) for axis in in_plane for index in (0, -1))
     if edges > MAX_EDGES_TOUCHED:
         return f"implausible liver: it touches {edges} of the 4 in-plane edges of the field of view"
     return None

@@ -7,20 +7,23 @@ All arrays here are in the file's voxel order (see ``Scan.to_file``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .acquisition import acquire, draw_acquisition
-from .anatomy import draw_anatomy
-from .lesions import draw_lesions, render_lesions
+from .anatomy import Anatomy, draw_anatomy
+from .appearance import Appearance, apply_appearance, draw_appearance
+from .distort import Deformation, cut_field_of_view
+from .lesions import Lesion, draw_lesions, render_lesions
 from .raters import contour, draw_plan, lesion_gaps
 from .render import TISSUES, render_anatomy
-from .scanner import draw_scan
+from .scanner import Scan, draw_scan
 from .spec import CohortSpec
 
-STREAMS = {"anatomy": 1, "lesions": 2, "scan": 3, "acquisition": 4, "raters": 10}
+STREAMS = {"anatomy": 1, "lesions": 2, "scan": 3, "acquisition": 4, "appearance": 5, "geometry": 6, "raters": 10}
 
 
 def case_rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -63,7 +66,12 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
     lesions = draw_lesions(case_rng(seed, index, STREAMS["lesions"]), anat,
                            least=1 if split == "test" else 0, most=spec.lesions_max)
     scan = draw_scan(case_rng(seed, index, STREAMS["scan"]), spec, anat)
-    acq = draw_acquisition(case_rng(seed, index, STREAMS["acquisition"]))
+    look, deformation = None, None
+    if spec.randomized:
+        anat, lesions, scan, look, deformation = _randomize(seed, index, anat, lesions, scan)
+        acq = look.acquisition
+    else:
+        acq = draw_acquisition(case_rng(seed, index, STREAMS["acquisition"]))
     grid = scan.grid
 
     rendered = render_anatomy(anat, grid)
@@ -71,6 +79,10 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
     liver = np.zeros(grid.shape, bool)
     liver[rendered.liver_box] = rendered.liver_frac >= 0.5
     liver |= maps.truth > 0
+    if deformation is not None:
+        canvas = rendered.canvas
+        canvas.signal, canvas.labels, liver, maps.truth = deformation.apply(
+            [canvas.signal, canvas.labels, liver, maps.truth], grid, [1, 0, 0, 0])
     image = acquire(rendered.canvas.signal, acq, grid)
     rendered.canvas.signal = np.empty(0, np.float32)  # free the float volume early
 
@@ -103,6 +115,7 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
         "geometry": {"shape": list(scan.file_shape), "spacing_mm": [grid.spacing[a] for a in scan.axes],
                      "orientation": scan.orientation(), "slice_axis": 2, "affine": affine.round(6).tolist()},
         "intensity": acq.to_dict(),
+        "appearance": None if look is None else look.to_dict(),
         "anatomy": {"cirrhotic": anat.liver.cirrhotic, "liver_span_mm": round(anat.span_mm, 1),
                     "gallbladder": anat.gallbladder is not None,
                     "signals": {k: round(v, 3) for k, v in asdict(anat.signals).items()},
@@ -113,3 +126,14 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
     return Case(image=scan.to_file(image), affine=affine, liver=scan.to_file(liver.view(np.uint8)),
                 truth=scan.to_file((maps.truth > 0).view(np.uint8)), tissues=scan.to_file(rendered.canvas.labels),
                 raters=raters, meta=meta)
+
+
+def _randomize(seed: int, index: int, anat: Anatomy, lesions: tuple[Lesion, ...], scan: Scan
+               ) -> tuple[Anatomy, tuple[Lesion, ...], Scan, Appearance, Deformation]:
+    """A randomised case (``CohortSpec.randomized``): its appearance (signals and signal chain), a
+    field of view that may cut the liver, and a smooth deformation, each from its own stream."""
+    look = draw_appearance(case_rng(seed, index, STREAMS["appearance"]))
+    anat, lesions = apply_appearance(anat, lesions, look)
+    rng = case_rng(seed, index, STREAMS["geometry"])
+    grid, _ = cut_field_of_view(rng, scan.grid, anat.diaphragm.right[2], anat.span_mm)
+    return anat, lesions, dataclasses.replace(scan, grid=grid), look, Deformation.draw(rng)

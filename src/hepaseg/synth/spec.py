@@ -75,6 +75,9 @@ class CohortSpec:
         matrix_max: largest in-plane matrix (rows and columns, multiples of 16).
         lesions_max: most lesions per case.
         raters: rater profiles, in manifest order.
+        randomized: the liver model's randomised cohort (``synth.appearance``, ``synth.distort``): every
+            case's tissue signals, signal chain, field of view and shape deformation drawn at random;
+            needs ``raters == ()`` (its cases are for the liver, and deformed after their lesions).
     """
 
     name: str = "hepaseg-synthetic-hbp"
@@ -89,6 +92,7 @@ class CohortSpec:
     matrix_max: int = 512
     lesions_max: int = 15
     raters: tuple[RaterProfile, ...] = field(default_factory=default_raters)
+    randomized: bool = False
 
     def __post_init__(self) -> None:
         counts = (self.n_train, self.n_val, self.n_test, self.n_unlabeled, self.n_val_late)
@@ -96,6 +100,8 @@ class CohortSpec:
             raise ValueError(f"split sizes must be >= 0 and not all 0, got {counts}")
         if self.matrix_max < 32 or self.matrix_max % 16:
             raise ValueError(f"matrix_max must be a multiple of 16 and >= 32, got {self.matrix_max}")
+        if self.randomized and self.raters:
+            raise ValueError("a randomized cohort has no raters (raters=())")
         for name, (lo, hi) in (("inplane_mm", self.inplane_mm), ("slice_mm", self.slice_mm),
                                ("slices", self.slices)):
             if not 0 < lo <= hi:
@@ -138,3 +144,11 @@ def small_spec() -> CohortSpec:
         matrix_max=128,
         lesions_max=8,
     )
+
+
+def randomized_spec(n_train: int = 240, n_val: int = 16) -> CohortSpec:
+    """The liver model's randomised cohort (``hepaseg synth --randomized``): in-plane 0.7-2 mm,
+    slices 2-9 mm, every appearance drawn at random (``CohortSpec.randomized``), no raters."""
+    return CohortSpec(name="hepaseg-synthetic-randomized", n_train=n_train, n_val=n_val, n_test=0, n_unlabeled=0,
+                      inplane_mm=(0.7, 2.0), slice_mm=(2.0, 9.0), slices=(12, 160), matrix_max=512, lesions_max=6,
+                      raters=(), randomized=True)

@@ -14,9 +14,11 @@ from pathlib import Path
 from ..config import Config
 from ..data.preprocess import preprocess_dataset
 from ..errors import InputError
+from ..synth import randomized_spec, write_cohort
 from .train import RunResult, train_run
 
 LIVER_PREP = "prep"
+RANDOMIZED_COHORT = "cohort"
 
 
 def train_liver(manifest: str | Path, out: str | Path, config: Config, seed: int = 0,
@@ -44,3 +46,12 @@ def prepare_liver(manifest: str | Path, out: str | Path, config: Config, workers
     prep = Path(out) / LIVER_PREP
     preprocess_dataset(manifest, prep, config.preprocess, workers=workers, progress=progress)
     return prep
+
+
+def randomized_manifest(out: str | Path, seed: int, workers: int | None = None, progress: bool = True) -> Path:
+    """The manifest of the randomised synthetic cohort ``<out>/cohort`` (``synth.randomized_spec``,
+    ``seed``), written first unless it is there: the shipped liver model's training data."""
+    manifest = Path(out) / RANDOMIZED_COHORT / "dataset.json"
+    if not manifest.is_file():
+        write_cohort(manifest.parent, seed=seed, spec=randomized_spec(), workers=workers, progress=progress)
+    return manifest
