@@ -203,3 +203,37 @@ def test_a_rater_named_liver_clashes_with_the_liver_models_target(tmp_path):
         preprocess_dataset(manifest, tmp_path / "prep", config, workers=1, progress=False)
     assert "tumor_R1.nii.gz" in str(err.value)
     assert not (tmp_path / "prep" / "c0").exists()
+
+
+def test_body_normalisation_does_not_depend_on_the_stored_scale_or_type(tmp_path):
+    """The liver model's intensity rule needs no liver: the same scan stored as int16, as float32 with
+    a NIfTI scl_slope of 4385 (values up to millions), and as float64 prepares to the same image."""
+    import nibabel as nib
+
+    from hepaseg.data.preprocess import prepare_volume
+
+    rng = np.random.default_rng(5)
+    x, y, z = np.meshgrid(np.arange(64), np.arange(56), np.arange(12), indexing="ij")
+    body = ((x - 32) / 28.0) ** 2 + ((y - 28) / 24.0) ** 2 < 1
+    signal = np.where(body, 300 + 200 * (x > 32), 5) + rng.normal(0, 8, body.shape)
+    stored = np.clip(np.rint(signal), 0, 32767).astype(np.int16)
+    affine = _affine((1.5, 1.5, 4.0))
+    config = PreprocessConfig(inplane_spacing_mm=3.0, slice_spacing_mm=4.0, normalisation="body", target="liver")
+    as_int = tmp_path / "int16.nii.gz"
+    nib.save(nib.Nifti1Image(stored, affine), as_int)
+    scaled = nib.Nifti1Image(stored, affine)
+    scaled.header.set_slope_inter(4385.0, 0.0)  # the same int16 on disk, read as int16 x 4385
+    as_scaled = tmp_path / "scaled.nii.gz"
+    nib.save(scaled, as_scaled)
+    as_double = tmp_path / "double.nii.gz"
+    nib.save(nib.Nifti1Image(stored.astype(np.float64) * 4385.0, affine), as_double)
+    reference, _, _, _ = prepare_volume(read_volume(as_int), None, config)
+    for path in (as_scaled, as_double):
+        volume = read_volume(path)
+        assert float(np.asarray(volume.array).max()) > 1e6
+        prepared, _, _, _ = prepare_volume(volume, None, config)
+        assert np.allclose(prepared, reference, atol=1e-4)
+    as_float = tmp_path / "float.nii.gz"
+    nib.save(nib.Nifti1Image(stored.astype(np.float32) / 1000.0, affine), as_float)  # values 0-0.5
+    prepared, _, _, _ = prepare_volume(read_volume(as_float), None, config)
+    assert np.allclose(prepared, reference, atol=1e-4)

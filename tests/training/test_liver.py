@@ -78,3 +78,67 @@ def test_train_liver_refuses_a_tumour_configuration(rating_cohort, tmp_path, cap
     assert "is not a liver-model configuration" in capsys.readouterr().err
     with pytest.raises(InputError, match="not a hepaseg model folder"):
         embed_liver_model(tmp_path / "nothing", tmp_path / "model")
+
+
+def _liver_command(args, out, capsys):
+    """``hepaseg liver`` with ``args``: (exit code, stderr)."""
+    code = main(["liver", *args, "-o", str(out), "--device", "cpu"])
+    return code, capsys.readouterr().err
+
+
+def test_liver_command_on_a_nifti_file_and_on_a_dicom_series(liver_run, rating_cohort, tmp_path, capsys,
+                                                           write_dicom_series):
+    run, _ = liver_run
+    case = load_manifest(rating_cohort).split("test")[0]
+    image = read_volume(case.image)
+    net, config = load_model(run / "model")
+    expected = predict_liver(Predictor(net, config), image)  # the same model, called directly
+    stored = np.asarray(image.array).astype(np.int16)
+    voxel = np.linalg.norm(image.affine[:3, :3], axis=0)
+    # the same voxels as a DICOM series: i along the patient's left (LPS x), j posterior, slices upwards
+    dicom_affine = write_dicom_series(tmp_path / "dicom", stored, tuple(float(v) for v in voxel), (0.0, 0.0, 0.0),
+                                      (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    dicom = read_volume(tmp_path / "dicom")
+    np.testing.assert_allclose(dicom.affine, dicom_affine, atol=1e-4)
+    expected_dicom = predict_liver(Predictor(net, config), dicom)
+    for source, mask, out in ((case.image, expected, tmp_path / "liver.nii.gz"),
+                              (tmp_path / "dicom", expected_dicom, tmp_path / "dicom_liver.nrrd")):
+        code, err = _liver_command(["-i", str(source), "--model", str(run / "model")], out, capsys)
+        if liver_problem(mask, read_volume(source).affine) is None:
+            assert code == 0, err
+            np.testing.assert_array_equal(np.asarray(read_volume(out).array) > 0, mask)
+        else:  # the tiny model's liver is implausible: one line, nothing written
+            assert code == 2 and ("liver model: implausible liver" in err or "liver model: no liver found" in err)
+            assert not out.exists()
+
+
+def test_liver_command_refuses_a_tumour_model_and_says_when_none_is_shipped(tmp_path, capsys, monkeypatch):
+    from hepaseg.model import folder
+
+    model = model_folder(tmp_path / "tumour")
+    code, err = _liver_command(["-i", str(tmp_path / "x.nii.gz"), "--model", str(model)], tmp_path / "l.nii.gz", capsys)
+    assert code == 2 and "is not a liver model" in err
+    monkeypatch.setattr(folder, "shipped_liver_dir", lambda: None)
+    code, err = _liver_command(["-i", str(tmp_path / "x.nii.gz")], tmp_path / "l.nii.gz", capsys)
+    assert code == 2 and "no shipped liver model" in err
+    assert not (tmp_path / "l.nii.gz").exists()
+
+
+def test_the_shipped_liver_model_is_package_data():
+    """The wheel carries ``hepaseg/shipped/liver/*.safetensors`` and ``*.json``; where the weights are
+    there, they load as a liver model."""
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    from hepaseg.model.folder import SHIPPED_LIVER_PACKAGE, WEIGHTS, check_liver_model, shipped_liver_dir
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    data = pyproject["tool"]["setuptools"]["package-data"][SHIPPED_LIVER_PACKAGE]
+    assert "*.safetensors" in data and "*.json" in data
+    packaged = Path(str(resources.files(SHIPPED_LIVER_PACKAGE)))
+    assert packaged.is_dir()
+    shipped = shipped_liver_dir()
+    assert (shipped is None) == (not (packaged / WEIGHTS).is_file())
+    if shipped is not None:
+        assert check_liver_model(shipped).preprocess.target == "liver"

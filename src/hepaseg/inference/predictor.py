@@ -248,7 +248,7 @@ class Predictor:
                 installation ships no liver model; an unavailable device.
         """
         from ..model.device import resolve_device
-        from ..model.folder import check_liver_model, load_model
+        from ..model.folder import check_liver_model, load_model, shipped_liver_dir
 
         if folder is None:
             folder = shipped_liver_dir()
