@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hepaseg.synth import default_raters, make_case, randomized_spec
-from hepaseg.synth.appearance import DARK_RANGE, draw_appearance
+from hepaseg.synth.appearance import DARK_RANGE, draw_appearance, texture
 from hepaseg.synth.distort import CONTROL_POINTS, Deformation, cut_field_of_view
 from hepaseg.synth.raster import Grid
 
@@ -93,3 +93,19 @@ def test_randomized_cases_follow_the_spec_and_the_seed(randomized_cases):
 def test_a_randomized_spec_has_no_raters():
     with pytest.raises(ValueError, match="no raters"):
         dataclasses.replace(randomized_spec(), raters=default_raters())
+
+
+def test_texture_scales_each_tissue_by_its_own_sd():
+    look = next(d for d in (draw_appearance(np.random.default_rng([3, i])) for i in range(50)) if not d.hbp)
+    sd = [0.0] * 20
+    sd[2], sd[14] = 0.1, 0.3  # muscle and spleen textured, everything else flat
+    look = dataclasses.replace(look, tissue_sd=tuple(sd), texture_mm=2.0)
+    labels = np.zeros((40, 40, 20), np.uint8)
+    labels[:20], labels[20:30] = 2, 14
+    signal = np.ones(labels.shape, np.float32)
+    out = texture(signal.copy(), labels, look, (1.0, 1.0, 2.0), seed=9)
+    assert np.array_equal(out[30:], signal[30:]), "a tissue with SD 0 keeps its signal"
+    assert abs(float(out[:20].std()) - 0.1) < 0.03 and abs(float(out[20:30].std()) - 0.3) < 0.09
+    assert np.array_equal(texture(signal.copy(), labels, look, (1.0, 1.0, 2.0), seed=9), out), "seeded"
+    hbp = dataclasses.replace(look, tissue_sd=())
+    assert np.array_equal(texture(signal.copy(), labels, hbp, (1.0, 1.0, 2.0), seed=9), signal)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .acquisition import Acquisition, draw_acquisition
 from .anatomy import Anatomy, Signals
@@ -29,6 +30,9 @@ DARK_RANGE = (0.0, 0.12)  # air, lung and gas: dark in every MR sequence
 DARK = ("air",)
 TEXTURE_SD_MAX = 0.08
 HBP_PROBABILITY = 0.2
+TISSUE_CODES = 20  # render.TISSUES: 0 (background) ... 19 (lesion)
+TISSUE_SD_MAX = 0.2
+TEXTURE_MM_RANGE = (1.5, 6.0)
 SNR_RANGE = (6.0, 40.0)
 BIAS_RANGE = (0.0, 0.45)
 SCALE_LOG10_RANGE = (1.5, 4.3)  # stored units per unit of signal: 30 to 20 000 (int16 holds 1.4 x 20 000)
@@ -46,6 +50,9 @@ class Appearance:
         texture_sd: the parenchyma's fine texture, relative.
         lesion_signal: every lesion's signal relative to the liver's (None: the lesions' own).
         acquisition: the signal chain.
+        tissue_sd: per tissue code (``render.TISSUES``), the SD of a smooth multiplicative texture
+            (every tissue textured, as in real scans; all 0 for an ``hbp`` appearance).
+        texture_mm: the texture's correlation length.
     """
 
     hbp: bool
@@ -54,6 +61,8 @@ class Appearance:
     texture_sd: float
     lesion_signal: float | None
     acquisition: Acquisition
+    tissue_sd: tuple[float, ...] = ()
+    texture_mm: float = 3.0
 
     def to_dict(self) -> dict:
         return {"hbp": self.hbp, "liver_signal": round(self.liver_signal, 3), "texture_sd": round(self.texture_sd, 3),
@@ -71,13 +80,15 @@ def draw_appearance(rng: np.random.Generator) -> Appearance:
     liver = float(rng.uniform(*SIGNAL_RANGE))
     texture = float(rng.uniform(0.0, TEXTURE_SD_MAX))
     lesion = float(rng.uniform(0.1, 1.6))
+    tissue_sd = tuple(float(v) for v in rng.uniform(0.0, TISSUE_SD_MAX, TISSUE_CODES))
+    texture_mm = float(rng.uniform(*TEXTURE_MM_RANGE))
     base = draw_acquisition(rng)
     acquisition = dataclasses.replace(
         base, snr=float(rng.uniform(*SNR_RANGE)), bias_amplitude=float(rng.uniform(*BIAS_RANGE)),
         scale=float(10 ** rng.uniform(*SCALE_LOG10_RANGE)), offset=0)
     if hbp:
         return Appearance(True, None, 1.0, 0.0, None, base)
-    return Appearance(False, Signals(**drawn), liver, texture, lesion, acquisition)
+    return Appearance(False, Signals(**drawn), liver, texture, lesion, acquisition, tissue_sd, texture_mm)
 
 
 def apply_appearance(anatomy: Anatomy, lesions: tuple[Lesion, ...], appearance: Appearance
@@ -91,3 +102,20 @@ def apply_appearance(anatomy: Anatomy, lesions: tuple[Lesion, ...], appearance: 
                     for les in lesions)
     liver = dataclasses.replace(anatomy.liver, base_signal=appearance.liver_signal, texture_sd=appearance.texture_sd)
     return dataclasses.replace(anatomy, signals=appearance.signals, liver=liver), lesions
+
+
+def texture(signal: NDArray[np.float32], labels: NDArray[np.uint8], appearance: Appearance, spacing,
+            seed: int) -> NDArray[np.float32]:
+    """``signal`` (canonical (i, j, k), relative) times ``1 + sd[label] * noise``: one smooth unit-SD
+    Gaussian field (correlation length ``appearance.texture_mm``) from ``seed``, scaled per tissue."""
+    from scipy import ndimage
+
+    if not appearance.tissue_sd:
+        return signal
+    noise = np.random.default_rng(seed).standard_normal(signal.shape, dtype=np.float32)
+    noise = ndimage.gaussian_filter(noise, [appearance.texture_mm / s for s in spacing], mode="reflect")
+    noise /= max(float(noise.std()), 1e-6)
+    noise *= np.asarray(appearance.tissue_sd, np.float32)[labels]
+    noise += np.float32(1.0)
+    signal *= noise
+    return signal

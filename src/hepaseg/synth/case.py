@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from .acquisition import acquire, draw_acquisition
 from .anatomy import Anatomy, draw_anatomy
-from .appearance import Appearance, apply_appearance, draw_appearance
+from .appearance import Appearance, apply_appearance, draw_appearance, texture
 from .distort import Deformation, cut_field_of_view
 from .lesions import Lesion, draw_lesions, render_lesions
 from .raters import contour, draw_plan, lesion_gaps
@@ -83,6 +83,7 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
         canvas = rendered.canvas
         canvas.signal, canvas.labels, liver, maps.truth = deformation.apply(
             [canvas.signal, canvas.labels, liver, maps.truth], grid, [1, 0, 0, 0])
+        canvas.signal = texture(canvas.signal, canvas.labels, look, grid.spacing, look.acquisition.noise_seed + 1)
     image = acquire(rendered.canvas.signal, acq, grid)
     rendered.canvas.signal = np.empty(0, np.float32)  # free the float volume early
 
