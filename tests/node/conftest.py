@@ -66,10 +66,11 @@ class NodeProcess:
     def __init__(self, node: Path) -> None:
         self.node, self.log_path = node, node.with_suffix(".log")
         self.log = self.log_path.open("a")
+        self.start = self.log_path.stat().st_size  # earlier runs' lines come before
         self.proc = subprocess.Popen([sys.executable, "-m", "hepaseg", "node", "run", str(node)], env=node_env(),
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        assert wait_until(lambda: "listening" in self.log_path.read_text() or self.proc.poll() is not None, 60)
-        assert self.proc.poll() is None, self.log_path.read_text()
+        assert wait_until(lambda: " listening " in self.text() or self.proc.poll() is not None, 60)
+        assert self.proc.poll() is None, self.text()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -79,7 +80,8 @@ class NodeProcess:
         return code
 
     def text(self) -> str:
-        return self.log_path.read_text()
+        """This run's log lines."""
+        return self.log_path.read_text()[self.start:]
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +123,72 @@ def storescu(files, port: int, calling: str = "SCANNER", called: str = "HEPASEG"
     tool = need("storescu", "dcmtk")
     return subprocess.run([tool, "-aet", calling, "-aec", called, "127.0.0.1", str(port), *map(str, files)],
                           capture_output=True, text=True, timeout=120)
+
+
+class Orthanc:
+    """A real Orthanc on free localhost ports, its storage in ``folder``; the node declared as modality
+    ``hepaseg``. ``rest(method, path, body)`` calls its REST API; ``stop`` / ``start`` keep the storage."""
+
+    def __init__(self, folder: Path, node_port: int) -> None:
+        self.binary = need("Orthanc", "orthanc")
+        self.folder, self.http, self.dicom = folder, free_port(), free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"Name": "test", "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
+                  "HttpPort": self.http, "DicomPort": self.dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
+                  "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "Plugins": [],
+                  "DicomModalities": {"hepaseg": ["HEPASEG", "127.0.0.1", node_port]}}
+        self.config = folder / "orthanc.json"
+        self.config.write_text(json.dumps(config))
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(self._up, 30), "Orthanc did not start"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+    def _up(self) -> bool:
+        try:
+            self.rest("GET", "/system")
+            return True
+        except OSError:
+            return False
+
+    def rest(self, method: str, path: str, body: bytes | dict | list | None = None):
+        import urllib.request
+
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http}{path}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            raw = answer.read()
+        return json.loads(raw) if raw[:1] in (b"{", b"[") else raw
+
+    def upload(self, folder: Path) -> str:
+        """POST every file of ``folder``; the Orthanc id of their series."""
+        for f in sorted(folder.iterdir()):
+            answer = self.rest("POST", "/instances", f.read_bytes())
+        return answer["ParentSeries"]
+
+    def modalities_in(self, study_uid: str) -> list[str]:
+        """The Modality of every series in the study ``study_uid`` (sorted)."""
+        found = self.rest("POST", "/tools/find", {"Level": "Series", "Query": {"StudyInstanceUID": study_uid},
+                                                  "Expand": True})
+        return sorted(s["MainDicomTags"].get("Modality", "") for s in found)
+
+
+@pytest.fixture
+def orthanc(tmp_path):
+    """``orthanc(node_port)`` -> a running ``Orthanc``; stopped at the end."""
+    started: list[Orthanc] = []
+
+    def start(node_port: int) -> Orthanc:
+        started.append(Orthanc(tmp_path / "orthanc", node_port))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.stop()
