@@ -1,10 +1,10 @@
 """The ``hepaseg`` command: parse arguments, call one library function, print.
 
 Each subcommand has an ``add_<name>`` function (in ``data_commands``, ``export_commands``,
-``model_commands``, ``study_commands``, ``rating_commands``) that builds its parser (with an example
-in the help text) and sets ``func`` to a small runner, which returns the exit code (None: 0). Bad
-input raises ``InputError``; ``main`` turns it into one line on stderr and exit code 2 (``--debug``
-shows the traceback).
+``model_commands``, ``study_commands``, ``rating_commands``, ``node_commands``) that builds its
+parser (with an example in the help text) and sets ``func`` to a small runner, which returns the
+exit code (None: 0). Bad input raises ``InputError``; ``main`` turns it into one line on stderr and
+exit code 2 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import InputError, Stopped
-from . import data_commands, export_commands, model_commands, rating_commands, study_commands
+from . import data_commands, export_commands, model_commands, node_commands, rating_commands, study_commands
 from .common import EXIT_BAD_INPUT, EXIT_SYSTEM, formatter
 
 _COMMANDS = (data_commands.add_synth, data_commands.add_manifest, data_commands.add_check,
              data_commands.add_preprocess, export_commands.add_export, model_commands.add_train,
              model_commands.add_train_liver, model_commands.add_liver,
              study_commands.add_evaluate, study_commands.add_report, model_commands.add_predict,
-             model_commands.add_select, study_commands.add_study, rating_commands.add_rate)
+             model_commands.add_select, study_commands.add_study, rating_commands.add_rate,
+             node_commands.add_node)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from ..io.formats import volume_stem
 from ..io.lock import folder_lock
 from ..progress import Progress
 from .lesion_table import Lesion, read_csv, write_csv
-from .outputs import LESIONS, batch_outputs, check_format, check_writable, require_dicom, single_outputs, write_case
+from .outputs import LESIONS, Outputs, batch_outputs, check_format, check_writable, require_dicom, single_outputs, write_case
 from .predictor import LoadedCase, NetworkPass, Predictor, load_case
 
 STAGES = ("read", "liver", "preprocess", "network", "postprocess", "write")  # "liver": the liver model, where it ran
@@ -126,7 +126,7 @@ def prefetch(items: Iterable, load: Callable, workers: int = 1) -> Iterator[tupl
             yield item, future
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A failed case's problem in one line: ``<file>: <cause>`` where a file is known."""
     if isinstance(exc, InputError):
         return str(exc)
@@ -163,8 +163,8 @@ def predict_cases(predictor: Predictor, jobs: list[CaseJob], out_dir: str | Path
             return {**case.timings, **result.timings, "write": written}
 
         def fail(case_id: str, exc: Exception) -> None:
-            summary.failed.append((case_id, _one_line(exc)))
-            (on_error or bar.write)(f"error: {case_id}: {_one_line(exc)}")
+            summary.failed.append((case_id, one_line(exc)))
+            (on_error or bar.write)(f"error: {case_id}: {one_line(exc)}")
 
         # Three stages overlap: readers (threads) -> network (this thread) -> post-processing and writing
         # (threads), so a GPU never waits for the CPU work of the cases before and after.
@@ -256,9 +256,19 @@ def predict_paths(model_dir: str | Path, out: str | Path, image: str | Path | No
     for path in outputs.files:
         check_writable(path, is_dir=False)
     require_dicom(Path(image), outputs)
-    predictor = Predictor.load(model_dir, device, infer, precision)
+    return predict_case(Predictor.load(model_dir, device, infer, precision), Path(image), liver, outputs, series)
+
+
+def predict_case(predictor: Predictor, image: Path, liver: str | Path | None, outputs: Outputs,
+                 series: str | None = None) -> BatchSummary:
+    """One case (``image``, and its ``liver`` mask or None: the model's liver model makes it) into
+    ``outputs`` (``outputs.single_outputs``); a DICOM object the series cannot give is left out and named.
+
+    Raises:
+        InputError: any problem of the case; nothing is written then.
+    """
     case = load_case(image, liver, predictor.config.preprocess, series, predictor.liver_model)
-    case_id = _volume_id(Path(image)) or Path(image).name
+    case_id = _volume_id(image) or image.name
     result = predictor.predict(case, case_id)
     left_out: list[str] = []
     written = write_case(case_id, result, case, outputs, predictor.infer.lesion_connectivity, left_out.append)
