@@ -22,18 +22,20 @@ test: $(STAMP) test-tools
 
 # Debian tools some tests drive: chromium + chromium-driver (the rating app's browser test) and
 # dicom3tools (dciodvfy, the independent DICOM-SEG validator), orthanc and dcmtk (the DICOM node's PACS
-# and independent sender, tests/node). Installed with apt only when running
-# as root and one is missing; never fails the build (those tests then skip, saying why).
-TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dciodvfy:dicom3tools Orthanc:orthanc storescu:dcmtk
+# and independent sender, tests/node) and orthanc-dicomweb (Orthanc's STOW-RS; a plugin, so named by
+# the file it installs). Installed with apt only when running as root and one is missing; never fails
+# the build (those tests then skip, saying why).
+TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dciodvfy:dicom3tools Orthanc:orthanc storescu:dcmtk \
+	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb
 
 test-tools:
-	-@missing=""; for tool in $(TEST_TOOLS); do
-		command -v "$${tool%%:*}" >/dev/null 2>&1 || missing="$$missing $${tool#*:}";
-	done;
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		echo "installing$$missing for the tests (apt)";
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null)
-		|| echo "apt could not install$$missing: the tests that need them will be skipped";
+	-@missing=""; for tool in $(TEST_TOOLS); do \
+		command -v "$${tool%%:*}" >/dev/null 2>&1 || [ -e "$${tool%%:*}" ] || missing="$$missing $${tool#*:}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing for the tests (apt)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "apt could not install$$missing: the tests that need them will be skipped"; \
 	fi
 
 browser: test-tools

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import pytest
 from .series import model_folder
 
 ROOT = Path(__file__).resolve().parents[2]
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")  # Debian orthanc-dicomweb
 
 
 def free_port() -> int:
@@ -118,25 +120,40 @@ def storescp(tmp_path):
     proc.wait()
 
 
-def storescu(files, port: int, calling: str = "SCANNER", called: str = "HEPASEG") -> subprocess.CompletedProcess:
-    """dcmtk's ``storescu`` sending ``files`` to the node on localhost."""
+def storescu(files, port: int, calling: str = "SCANNER", called: str = "HEPASEG",
+             *options: str) -> subprocess.CompletedProcess:
+    """dcmtk's ``storescu`` sending ``files`` to the node on localhost (in one association)."""
     tool = need("storescu", "dcmtk")
-    return subprocess.run([tool, "-aet", calling, "-aec", called, "127.0.0.1", str(port), *map(str, files)],
+    return subprocess.run([tool, *options, "-aet", calling, "-aec", called, "127.0.0.1", str(port), *map(str, files)],
                           capture_output=True, text=True, timeout=120)
+
+
+def store_statuses(files, port: int) -> list[int]:
+    """The C-STORE status the node answered to each of ``files``, as storescu saw them (one association;
+    ``--no-halt``: it goes on after a refusal; its debug log prints each C-STORE-RSP's status)."""
+    done = storescu(files, port, "SCANNER", "HEPASEG", "--no-halt", "--log-level", "debug")
+    return [int(code, 16) for code in re.findall(r"DIMSE Status\s*: 0x([0-9a-fA-F]{4})", done.stdout + done.stderr)]
 
 
 class Orthanc:
     """A real Orthanc on free localhost ports, its storage in ``folder``; the node declared as modality
-    ``hepaseg``. ``rest(method, path, body)`` calls its REST API; ``stop`` / ``start`` keep the storage."""
+    ``hepaseg``; ``dicomweb``: with its DICOMweb plugin (Debian ``orthanc-dicomweb``) at ``dicomweb_url``.
+    ``rest(method, path, body)`` calls its REST API; ``stop`` / ``start`` keep the storage."""
 
-    def __init__(self, folder: Path, node_port: int) -> None:
+    def __init__(self, folder: Path, node_port: int, dicomweb: bool = False) -> None:
         self.binary = need("Orthanc", "orthanc")
+        if dicomweb and not DICOMWEB_PLUGIN.exists():
+            pytest.skip(f"{DICOMWEB_PLUGIN} not installed (Debian package orthanc-dicomweb; make test installs it "
+                        "as root)")
         self.folder, self.http, self.dicom = folder, free_port(), free_port()
         folder.mkdir(parents=True, exist_ok=True)
         config = {"Name": "test", "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
                   "HttpPort": self.http, "DicomPort": self.dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
                   "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "Plugins": [],
                   "DicomModalities": {"hepaseg": ["HEPASEG", "127.0.0.1", node_port]}}
+        if dicomweb:
+            config.update(Plugins=[str(DICOMWEB_PLUGIN)], DicomWeb={"Enable": True, "Root": "/dicom-web/"})
+        self.dicomweb_url = f"http://127.0.0.1:{self.http}/dicom-web"  # with ``dicomweb``: STOW-RS at .../studies
         self.config = folder / "orthanc.json"
         self.config.write_text(json.dumps(config))
         self.proc = None
@@ -181,11 +198,11 @@ class Orthanc:
 
 @pytest.fixture
 def orthanc(tmp_path):
-    """``orthanc(node_port)`` -> a running ``Orthanc``; stopped at the end."""
+    """``orthanc(node_port, dicomweb=False)`` -> a running ``Orthanc``; stopped at the end."""
     started: list[Orthanc] = []
 
-    def start(node_port: int) -> Orthanc:
-        started.append(Orthanc(tmp_path / "orthanc", node_port))
+    def start(node_port: int, dicomweb: bool = False) -> Orthanc:
+        started.append(Orthanc(tmp_path / "orthanc", node_port, dicomweb))
         return started[-1]
 
     yield start
