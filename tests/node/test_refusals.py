@@ -74,7 +74,7 @@ def test_an_invalid_uid_is_answered_cannot_understand_and_never_a_path(tmp_path,
             setattr(ds, keyword, value)
             if keyword == "SOPInstanceUID":
                 ds.file_meta.MediaStorageSOPInstanceUID = value
-        ds.save_as(path)
+            ds.save_as(path)
     process = start_node(node)
     assert store_statuses(files, port) == [OK, CANNOT_UNDERSTAND, CANNOT_UNDERSTAND], process.text()
     series, sop = uids(files[0])
