@@ -142,3 +142,11 @@ def test_the_shipped_liver_model_is_package_data():
     assert (shipped is None) == (not (packaged / WEIGHTS).is_file())
     if shipped is not None:
         assert check_liver_model(shipped).preprocess.target == "liver"
+
+
+def test_train_liver_takes_a_manifest_or_randomized_not_both_nor_neither(rating_cohort, tmp_path, capsys):
+    assert main(["train-liver", "-o", str(tmp_path / "a")]) == 2
+    assert "give either a manifest or --randomized" in capsys.readouterr().err
+    assert main(["train-liver", str(rating_cohort), "--randomized", "-o", str(tmp_path / "b")]) == 2
+    assert "give either a manifest or --randomized" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
