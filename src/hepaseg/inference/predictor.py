@@ -233,9 +233,10 @@ class Predictor:
         if infer:
             config = config.replace(infer=_with_infer(config.infer, infer))
         predictor = cls(net, config, dev, precision)
-        if liver_model_dir(model_dir).is_dir() or shipped_liver_dir() is not None:
-            predictor.liver_model = cls.load_liver(liver_model_dir(model_dir) if liver_model_dir(model_dir).is_dir()
-                                                   else None, dev, precision)
+        own = liver_model_dir(model_dir)
+        liver = own if own.is_dir() else shipped_liver_dir()
+        if liver is not None:
+            predictor.liver_model = cls.load_liver(liver, dev, precision)
         return predictor
 
     @classmethod
