@@ -56,7 +56,8 @@ def test_hbp_segmented_localiser_ignored_results_received(tmp_path, node_model, 
     labels = [seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()]
     assert labels == ["Liver", "Lesion 1"]  # the phantom's one tumour
     assert str(seg.ReferencedSeriesSequence[0].SeriesInstanceUID) == hbp_uid
-    assert not (node / "spool" / hbp_uid).exists(), "the spool is cleaned once the results were acknowledged"
+    # the segmenting thread cleans at its next poll after the acknowledgement (--keep-hours 0)
+    assert wait_until(lambda: not (node / "spool" / hbp_uid).exists(), 10), "the spool is cleaned once acknowledged"
     text = cli("node", "status", str(node)).stdout
     assert f"{loc_uid}  ignored" in text and "reason: ImageType includes LOCALIZER" in text
     assert process.stop() == 128 + signal.SIGTERM
