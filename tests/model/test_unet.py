@@ -11,7 +11,7 @@ from hepaseg.config import ModelConfig
 
 from hepaseg.presets import demo_config
 from hepaseg.model.shapes import input_size
-from hepaseg.model.unet import UNet, count_parameters
+from hepaseg.model.unet import MaxPool, UNet, count_parameters
 from hepaseg.presets import paper_config
 
 from .variant_nets import unet_2d, unet_3d
@@ -89,3 +89,23 @@ def test_glorot_uniform_init_decided_by_seed():
     # by hand, 3 x 3 x 1 kernels: all but the first (1 -> 64: 576 weights) and the head (64 -> 1) have
     # more than 30 000 (the smallest, 64 -> 64: 36 864; the transposed 128 -> 64 of 2 x 2 x 1: 32 768)
     assert large == len(convs) - 2
+
+
+@pytest.mark.parametrize("size,shape", [((2, 2, 1), (2, 3, 9, 7, 5)), ((3, 2, 1), (1, 2, 9, 8, 4)),
+                                        ((2, 2, 2), (2, 3, 8, 6, 4))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_pool_equals_max_pool3d_in_values_and_gradients_ties_included(size, shape, dtype):
+    """``MaxPool``'s 2D route (z factor 1) against ``max_pool3d``: odd sizes floor, ties (many
+    equal values after rounding) send the gradient to the same voxel."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, shape, generator=gen).to(dtype)  # only 3 values: ties in most windows
+    grad = torch.randn(shape[:2] + tuple(n // k for n, k in zip(shape[2:], size)), generator=gen).to(dtype)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = MaxPool(size)(ours)
+    ref = torch.nn.functional.max_pool3d(theirs, size, size)
+    out.backward(grad)
+    ref.backward(grad)
+    assert out.shape == ref.shape and torch.equal(out, ref)
+    assert torch.equal(ours.grad, theirs.grad) and ours.grad.is_contiguous()
+    channels_last = x.contiguous(memory_format=torch.channels_last_3d)  # the max_pool3d route
+    assert torch.equal(MaxPool(size)(channels_last), ref)

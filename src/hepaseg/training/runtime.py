@@ -28,17 +28,25 @@ from .sampling import Batch, PatchSampler
 
 @contextlib.contextmanager
 def execution_mode(device: torch.device) -> Iterator[None]:
-    """Deterministic algorithms on the CPU; cuDNN autotuning on CUDA. Restores the previous settings."""
+    """Deterministic algorithms on the CPU; cuDNN autotuning on CUDA. Restores the previous settings.
+
+    Deterministic mode's debugging aid of filling every new tensor with NaN is turned off: the
+    results do not depend on it (each op writes its whole output) and on the demo preset it cost
+    about a tenth of a CPU training step (docs/benchmarks.md, "CPU training step").
+    """
     deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     benchmark = torch.backends.cudnn.benchmark
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
     else:
         torch.backends.cudnn.benchmark = True
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
         torch.backends.cudnn.benchmark = benchmark
 
 
