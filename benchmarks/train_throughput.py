@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5, help="iterations left out of the rate (start-up, compile)")
     p.add_argument("--no-validation", action="store_true", help="skip timing a validation pass")
     p.add_argument("--compile", choices=["on", "off"], default=None, help="override config.train.compile")
+    p.add_argument("--channels-last", choices=["on", "off"], default=None,
+                   help="override config.train.channels_last")
     p.add_argument("--batch-size", type=int, default=None, help="override config.train.batch_size")
     p.add_argument("--prep", type=Path, default=None, help="use this prepared cache instead of a synthetic one")
     args = p.parse_args(argv)
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     config = preset(args.preset)
     if args.compile:
         config = config.replace(train=replace(config.train, compile=args.compile == "on"))
+    if args.channels_last:
+        config = config.replace(train=replace(config.train, channels_last=args.channels_last == "on"))
     if args.batch_size:
         config = config.replace(train=replace(config.train, batch_size=args.batch_size))
     with tempfile.TemporaryDirectory(prefix="hepaseg-bench-") as tmp:

@@ -107,5 +107,10 @@ def test_max_pool_equals_max_pool3d_in_values_and_gradients_ties_included(size, 
     ref.backward(grad)
     assert out.shape == ref.shape and torch.equal(out, ref)
     assert torch.equal(ours.grad, theirs.grad) and ours.grad.is_contiguous()
-    channels_last = x.contiguous(memory_format=torch.channels_last_3d)  # the max_pool3d route
-    assert torch.equal(MaxPool(size)(channels_last), ref)
+    cl = torch.channels_last_3d
+    ours, theirs = x.contiguous(memory_format=cl).requires_grad_(), x.contiguous(memory_format=cl).requires_grad_()
+    out, ref = MaxPool(size)(ours), torch.nn.functional.max_pool3d(theirs, size, size)
+    out.backward(grad.contiguous(memory_format=cl))
+    ref.backward(grad.contiguous(memory_format=cl))
+    assert torch.equal(out, ref) and out.is_contiguous(memory_format=cl)
+    assert torch.equal(ours.grad, theirs.grad) and ours.grad.is_contiguous(memory_format=cl)

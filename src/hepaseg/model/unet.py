@@ -40,10 +40,12 @@ def _block(c_in: int, c_out: int, level: int, cfg: ModelConfig) -> nn.Sequential
 class MaxPool(nn.Module):
     """Max pooling by ``size`` = stride (x, y, z) of (N, C, X, Y, Z) tensors.
 
-    An in-plane pooling (z factor 1) of a contiguous tensor runs as a 2D pooling of the (X, Y)
-    planes with z as the channels-last axis: the same values and gradients as ``max_pool3d`` (ties
-    included), several times faster on CPUs, where ``max_pool3d`` has no vectorised kernel for
-    this layout (docs/benchmarks.md, "CPU training step"). Other cases use ``max_pool3d``.
+    An in-plane pooling (z factor 1) runs as a 2D pooling of the (X, Y) planes, with the axes that
+    lie innermost in memory (z for a contiguous tensor, z and channels for a channels-last one) as
+    the 2D pooling's channels-last axis: the same values and gradients as ``max_pool3d`` (ties
+    included) in the input's memory format, several times faster on CPUs, where ``max_pool3d`` has
+    no vectorised kernel for the contiguous layout and a slow backward for the channels-last one
+    (docs/benchmarks.md, "CPU training step"). Other cases use ``max_pool3d``.
     """
 
     def __init__(self, size: Size3) -> None:
@@ -52,12 +54,16 @@ class MaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kx, ky, kz = self.size
-        if kz != 1 or not x.is_contiguous():
-            return F.max_pool3d(x, self.size, self.size)
         n, c, X, Y, Z = x.shape
-        planes = x.reshape(n * c, X, Y, Z).permute(0, 3, 1, 2)  # (N*C, Z, X, Y), Z innermost in memory
-        pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))
-        return pooled.permute(0, 2, 3, 1).reshape(n, c, X // kx, Y // ky, Z)
+        if kz == 1 and x.is_contiguous():
+            planes = x.reshape(n * c, X, Y, Z).permute(0, 3, 1, 2)  # (N*C, Z, X, Y), Z innermost in memory
+            pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))
+            return pooled.permute(0, 2, 3, 1).reshape(n, c, X // kx, Y // ky, Z)
+        if kz == 1 and x.is_contiguous(memory_format=torch.channels_last_3d):
+            planes = x.permute(0, 2, 3, 4, 1).reshape(n, X, Y, Z * c).permute(0, 3, 1, 2)  # (N, Z*C, X, Y)
+            pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))
+            return pooled.permute(0, 2, 3, 1).reshape(n, X // kx, Y // ky, Z, c).permute(0, 4, 1, 2, 3)
+        return F.max_pool3d(x, self.size, self.size)
 
 
 def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
