@@ -113,14 +113,16 @@ def phantom_spacing() -> tuple[float, float, float]:
 # --- a DICOM series ----------------------------------------------------------------------------
 
 
-def _write_dicom_series(folder: Path, volume_ijk: np.ndarray, spacing, origin_lps, row_cos, col_cos) -> np.ndarray:
-    """Write (i, j, k) int16 as one axial DICOM series with pydicom; returns the expected RAS affine."""
+def _write_dicom_series(folder: Path, volume_ijk: np.ndarray, spacing, origin_lps, row_cos, col_cos,
+                        tags: dict | None = None) -> np.ndarray:
+    """Write (i, j, k) int16 as one axial DICOM series with pydicom (``tags``: attributes set on every
+    slice after the defaults, e.g. the patient, study or description); returns the expected RAS affine."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
     from hepaseg.io.volumes import LPS_TO_RAS
 
-    folder.mkdir()
+    folder.mkdir(parents=True)
     normal = np.cross(row_cos, col_cos)
     series_uid, study_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     for k in range(volume_ijk.shape[2]):
@@ -143,6 +145,8 @@ def _write_dicom_series(folder: Path, volume_ijk: np.ndarray, spacing, origin_lp
         ds.Rows, ds.Columns = volume_ijk.shape[1], volume_ijk.shape[0]
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.PixelData = np.ascontiguousarray(volume_ijk[:, :, k].T).astype("<i2").tobytes()
+        for keyword, value in (tags or {}).items():
+            setattr(ds, keyword, value)
         ds.save_as(folder / f"s{k:03d}.dcm", enforce_file_format=True)
     lps = np.eye(4)
     lps[:3, 0] = np.asarray(row_cos) * spacing[0]
@@ -154,8 +158,8 @@ def _write_dicom_series(folder: Path, volume_ijk: np.ndarray, spacing, origin_lp
 
 @pytest.fixture(scope="session")
 def write_dicom_series():
-    """``write_dicom_series(folder, volume_ijk, spacing, origin_lps, row_cos, col_cos)``: write an
-    (i, j, k) int16 volume as one axial DICOM series into the new ``folder``; returns the RAS affine
+    """``write_dicom_series(folder, volume_ijk, spacing, origin_lps, row_cos, col_cos, tags=None)``: write
+    an (i, j, k) int16 volume as one axial DICOM series into the new ``folder``; returns the RAS affine
     the series should read back with, worked out from the DICOM geometry by hand."""
     return _write_dicom_series
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import numpy as np
@@ -103,33 +102,15 @@ def write_patient(folder: Path, patient: str, hbp: bool = True, localiser: bool 
 
 def _write_series(folder: Path, patient: str, study: str, frame: str, image: np.ndarray, spacing, description: str,
                   image_type: list[str], series_number: int) -> Path:
-    """One axial MR series of ``image`` (i, j, k) int16, rows along +y and columns along +x (LPS)."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    """One axial MR series of ``image`` (i, j, k) int16, rows along +y and columns along +x (LPS), with
+    the tags of a Siemens scanner's series."""
+    from ..conftest import _write_dicom_series
 
-    folder.mkdir(parents=True)
-    series = generate_uid()
-    for k in range(image.shape[2]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"{k:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.Modality, ds.PatientID, ds.PatientName = "MR", patient, f"{patient}^Test"
-        ds.StudyDate = ds.SeriesDate = datetime.date(2026, 1, 2).strftime("%Y%m%d")
-        ds.StudyTime, ds.AccessionNumber, ds.StudyID, ds.ReferringPhysicianName = "101010", "A1", "1", ""
-        ds.PatientBirthDate, ds.PatientSex, ds.Manufacturer = "", "O", "SIEMENS"
-        ds.SeriesDescription, ds.ImageType, ds.ScanningSequence = description, image_type, "GR"
-        ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = "SP", "", "3D"
-        ds.RepetitionTime, ds.EchoTime, ds.EchoTrainLength = 4.0, 2.0, 1
-        ds.InstanceNumber, ds.SeriesNumber = k + 1, series_number
-        ds.ImagePositionPatient = [-95.0, -95.0, float(k * spacing[2])]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[0]], spacing[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = image.shape[1], image.shape[0]
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = np.ascontiguousarray(image[:, :, k].T).astype("<i2").tobytes()
-        ds.save_as(folder / f"{k:03d}.dcm", enforce_file_format=True)
+    tags = dict(StudyInstanceUID=study, FrameOfReferenceUID=frame, PatientID=patient, PatientName=f"{patient}^Test",
+                StudyTime="101010", AccessionNumber="A1", StudyID="1", ReferringPhysicianName="",
+                PatientBirthDate="", PatientSex="O", Manufacturer="SIEMENS", SeriesDescription=description,
+                ImageType=image_type, ScanningSequence="GR", SequenceVariant="SP", ScanOptions="",
+                MRAcquisitionType="3D", RepetitionTime=4.0, EchoTime=2.0, EchoTrainLength=1,
+                SeriesNumber=series_number)
+    _write_dicom_series(folder, image, spacing, (-95.0, -95.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), tags)
     return folder

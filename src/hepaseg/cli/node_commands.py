@@ -60,7 +60,7 @@ def _add_init(verbs) -> None:
 
 def _run_init(args) -> None:
     from ..inference.dicom_outputs import parse_objects
-    from ..node.config import LOCAL_HOST, init_node, new_config
+    from ..node.config import init_node, new_config
 
     config = new_config(args.model, args.ae, args.port, args.send_to, args.allow, args.host, args.rules,
                         args.quiet_seconds, parse_objects(args.objects), args.keep_hours)
@@ -68,7 +68,7 @@ def _run_init(args) -> None:
     allowed = ", ".join(f"{p.ae}@{p.host}" for p in config.allow)
     print(f"wrote {path}: {config.ae} on {config.host}:{config.port}, results to {config.send_to.describe()}, "
           f"senders allowed: {allowed}")
-    if config.host not in (LOCAL_HOST, "localhost"):
+    if not config.local_only:
         print(f"warning: the node will listen on {config.host}, not only on this machine")
 
 

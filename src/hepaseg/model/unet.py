@@ -15,6 +15,8 @@ momentum 0.99 / epsilon 1e-3 (the Keras defaults of the paper's stack; configura
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -54,16 +56,25 @@ class MaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kx, ky, kz = self.size
-        n, c, X, Y, Z = x.shape
-        if kz == 1 and x.is_contiguous():
-            planes = x.reshape(n * c, X, Y, Z).permute(0, 3, 1, 2)  # (N*C, Z, X, Y), Z innermost in memory
-            pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))
-            return pooled.permute(0, 2, 3, 1).reshape(n, c, X // kx, Y // ky, Z)
-        if kz == 1 and x.is_contiguous(memory_format=torch.channels_last_3d):
-            planes = x.permute(0, 2, 3, 4, 1).reshape(n, X, Y, Z * c).permute(0, 3, 1, 2)  # (N, Z*C, X, Y)
-            pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))
-            return pooled.permute(0, 2, 3, 1).reshape(n, X // kx, Y // ky, Z, c).permute(0, 4, 1, 2, 3)
-        return F.max_pool3d(x, self.size, self.size)
+        order = _memory_order(x)
+        if kz != 1 or order is None:
+            return F.max_pool3d(x, self.size, self.size)
+        stored = x.permute(order)  # contiguous: the batch-like axes, X, Y, then the innermost axes
+        lead, inner = stored.shape[:order.index(2)], stored.shape[order.index(3) + 1:]
+        planes = stored.reshape(-1, x.shape[2], x.shape[3], math.prod(inner)).permute(0, 3, 1, 2)
+        pooled = F.max_pool2d(planes, (kx, ky), (kx, ky))  # channels-last 2D: the innermost axes vectorise
+        pooled = pooled.permute(0, 2, 3, 1).reshape(*lead, x.shape[2] // kx, x.shape[3] // ky, *inner)
+        return pooled.permute([order.index(axis) for axis in range(5)])
+
+
+def _memory_order(x: torch.Tensor) -> tuple[int, ...] | None:
+    """The axes of a (N, C, X, Y, Z) tensor in memory order, outermost first, for the contiguous
+    and the channels-last 3D layouts (None: another layout)."""
+    if x.is_contiguous():
+        return (0, 1, 2, 3, 4)
+    if x.is_contiguous(memory_format=torch.channels_last_3d):
+        return (0, 2, 3, 4, 1)
+    return None
 
 
 def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

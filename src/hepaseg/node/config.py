@@ -76,6 +76,11 @@ class NodeConfig:
     max_instance_mb: float = 512.0
     min_free_mb: float = 1000.0
 
+    @property
+    def local_only(self) -> bool:
+        """Whether the node listens on this machine only (a wider ``host`` earns a warning)."""
+        return self.host in (LOCAL_HOST, "localhost")
+
 
 def check_ae(text: str, what: str) -> str:
     """``text`` as an AE title; InputError naming ``what`` unless 1-16 printable characters, no backslash."""
@@ -171,8 +176,9 @@ def read_node(folder: str | Path) -> NodeConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["send_to"] = Destination(**raw["send_to"])
         raw["allow"] = tuple(Peer(**p) for p in raw["allow"])
-        raw["objects"] = tuple(raw.get("objects", OBJECTS))
-        raw["backoff_seconds"] = tuple(raw.get("backoff_seconds", (5.0, 300.0)))
+        for key in ("objects", "backoff_seconds"):  # JSON lists; where absent, NodeConfig's defaults
+            if key in raw:
+                raw[key] = tuple(raw[key])
         config = NodeConfig(**raw)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(path, f"not a valid node configuration ({type(exc).__name__}: {exc})") from exc

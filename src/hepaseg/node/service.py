@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..io.lock import folder_lock
-from .config import LOCAL_HOST, read_node
+from .config import read_node
 from .scp import StorageSCP
 from .store import UNFINISHED, open_store
 from .worker import Worker
@@ -70,7 +70,7 @@ def run_node(folder: str | Path, json_logs: bool = False, debug: bool = False,
         with folder_lock(folder):
             store = open_store(folder)
             resumed = store.reopen_unfinished()
-            if config.host not in (LOCAL_HOST, "localhost"):
+            if not config.local_only:
                 log("warning", why=f"listening on {config.host}, not only on this machine: check --allow")
             worker = Worker(folder, config, store, Predictor.load(config.model), log, debug)
             scp = StorageSCP(folder, config, store, log)

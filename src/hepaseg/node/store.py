@@ -139,8 +139,8 @@ class Store:
     def to_clean(self, keep_seconds: float, now: float | None = None) -> list[str]:
         """Series in a final state for at least ``keep_seconds`` whose spool files are still there."""
         now = time.time() if now is None else now
-        rows = self._con.execute("SELECT uid FROM series WHERE state NOT IN ('receiving', 'segmenting', 'sending') AND cleaned = 0 "
-                                 "AND finished <= ?", (now - keep_seconds,)).fetchall()
+        rows = self._con.execute(f"SELECT uid FROM series WHERE state NOT IN ({', '.join('?' * len(UNFINISHED))}) "
+                                 "AND cleaned = 0 AND finished <= ?", (*UNFINISHED, now - keep_seconds)).fetchall()
         return [r["uid"] for r in rows]
 
 

@@ -24,13 +24,13 @@ from numpy.typing import NDArray
 from .acquisition import Acquisition, draw_acquisition
 from .anatomy import Anatomy, Signals
 from .lesions import Lesion
+from .render import TISSUES
 
 SIGNAL_RANGE = (0.05, 1.4)  # relative signal of a tissue (the phantom's liver is 1.0)
 DARK_RANGE = (0.0, 0.12)  # air, lung and gas: dark in every MR sequence
 DARK = ("air",)
 TEXTURE_SD_MAX = 0.08
 HBP_PROBABILITY = 0.2
-TISSUE_CODES = 20  # render.TISSUES: 0 (background) ... 19 (lesion)
 TISSUE_SD_MAX = 0.2
 TEXTURE_MM_RANGE = (1.5, 6.0)
 SNR_RANGE = (6.0, 40.0)
@@ -80,7 +80,7 @@ def draw_appearance(rng: np.random.Generator) -> Appearance:
     liver = float(rng.uniform(*SIGNAL_RANGE))
     texture = float(rng.uniform(0.0, TEXTURE_SD_MAX))
     lesion = float(rng.uniform(0.1, 1.6))
-    tissue_sd = tuple(float(v) for v in rng.uniform(0.0, TISSUE_SD_MAX, TISSUE_CODES))
+    tissue_sd = tuple(float(v) for v in rng.uniform(0.0, TISSUE_SD_MAX, len(TISSUES)))
     texture_mm = float(rng.uniform(*TEXTURE_MM_RANGE))
     base = draw_acquisition(rng)
     acquisition = dataclasses.replace(
