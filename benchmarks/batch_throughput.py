@@ -23,7 +23,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hepaseg.data.preprocess import load_prepared, preprocess_dataset
@@ -49,7 +48,7 @@ def measure(args) -> dict:
     data = load_prepared(paper_cache(Path(args.work), args.cases, config))
     out_size = config.patch.output_size
     sampler = PatchSampler(data.split("train"), config.train.rater, out_size, margins(config.model, out_size),
-                           config.patch, config.augment, np.random.default_rng(0))
+                           config.patch, config.augment, 0)
     sampler.next_batch(config.train.batch_size)  # the first batch maps the cache's files
     started = time.perf_counter()
     batches = [sampler.next_batch(config.train.batch_size) for _ in range(args.batches)]

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import Stopped
@@ -121,11 +120,11 @@ def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed torch (CPU and CUDA) and Python's ``random``; return the sampler's numpy Generator."""
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) and Python's ``random`` (the sampler seeds each batch itself:
+    ``sampling.batch_rng``)."""
     torch.manual_seed(seed)
     random.seed(seed)
-    return np.random.default_rng(seed)
 
 
 def rng_state() -> dict[str, Any]:

@@ -182,10 +182,10 @@ class _Run:
         self.run_dir, self.config, self.seed, self.dev = run_dir, config, seed, dev
         tc = config.train
         out_size = config.patch.output_size
-        rng = seed_everything(seed)
+        seed_everything(seed)
         self.net = UNet(config.model)  # initial weights from the seed, on the CPU: the same on every device
         self.sampler = PatchSampler(data.split("train"), tc.rater, out_size, margins(config.model, out_size),
-                                    config.patch, config.augment, rng)
+                                    config.patch, config.augment, seed)
         margins(config.model, config.infer.tile_output_size)  # an invalid validation tile fails now, not later
         self.fmt = memory_format(tc.channels_last)
         self.net.to(dev, memory_format=self.fmt)
