@@ -183,6 +183,16 @@ def test_bad_checkpoints_and_conflicting_runs_are_input_errors(prep, tmp_path):
         train_run(prep, run, cfg, seed=1, device="cpu", progress=False)
 
 
+def test_several_batch_producers_train_the_same_run_bit_for_bit(prep, tmp_path):
+    """train.batch_producers 2 (two producer processes) on the CPU: the same batches, so the same run as
+    the default's one producer thread."""
+    cfg = tiny_config(iterations=4, validate_every=4)
+    two = cfg.replace(train=replace(cfg.train, batch_producers=2))
+    train_run(prep, tmp_path / "one", cfg, seed=3, device="cpu", progress=False)
+    train_run(prep, tmp_path / "two", two, seed=3, device="cpu", progress=False)
+    _assert_identical(_final_state(tmp_path / "one"), _final_state(tmp_path / "two"))
+
+
 def test_cli_trains_and_resumes(prep, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", str(prep), "-o", str(run), "--preset", "demo", "--iterations", "2", "--device", "cpu"]

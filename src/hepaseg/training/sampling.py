@@ -8,7 +8,7 @@ output region. Arrays are (x, y, z) voxels of the prepared grid; a batch is (B, 
 Batch ``i`` of a run with seed ``s`` is a function of ``(s, i)`` alone: its every random choice
 comes from its own generator, ``numpy.random.default_rng(SeedSequence([s, i]))`` (``batch_rng``):
 per patch, its position first, then its augmentation parameters (``augment.draw_params``). So
-batches can be drawn in any order (training's background thread draws them ahead), and the
+batches can be drawn in any order, by any number of producers (``producers.Prefetcher``), and the
 sampler's state is just the index of the next batch (``state()`` / ``set_state()``): a resumed run
 draws the same patches as an uninterrupted one.
 """
@@ -106,10 +106,13 @@ class PatchSampler:
         output_size: (x, y, z) output patch of the network; margins: context voxels per side.
         patch, augment: METHOD.md section 3 settings.
         seed: the run's seed (>= 0); all randomness of sampling and augmentation comes from it.
+
+    ``arguments`` are the constructor's arguments, for building the same sampler in another process.
     """
 
     def __init__(self, cases: Sequence[Any], rater: str, output_size: Size3, margins: Size3,
                  patch: PatchConfig, augment: AugmentConfig, seed: int) -> None:
+        self.arguments = (tuple(cases), rater, tuple(output_size), tuple(margins), patch, augment, seed)
         if not cases:
             raise InputError(None, "no training case (the cache has no case of split 'train')")
         problems = patch_problems(patch)
