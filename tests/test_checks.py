@@ -76,3 +76,13 @@ def test_a_bad_config_stops_the_study_before_anything_is_written(tmp_path, capsy
     assert "the liver model's configuration (preset 'demo-liver'): train.ema_decay must lie in [0, 1), got 1.0" \
         in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2"])
+def test_a_batch_producer_count_that_is_no_int_of_at_least_zero_is_a_problem(value):
+    from hepaseg.checks import train_problems
+
+    train = dataclasses.replace(demo_config().train, batch_producers=value)
+    assert [p for p in train_problems(train) if "batch_producers" in p] == \
+        [f"train.batch_producers must be an int >= 0 (0: chosen by the device), got {value!r}"]
+    assert train_problems(dataclasses.replace(train, batch_producers=4)) == []

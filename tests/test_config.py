@@ -29,7 +29,7 @@ def test_assignments_change_exactly_the_named_fields():
 def test_fields_added_later_are_stored_only_when_not_at_their_default():
     paper = paper_config().to_dict()
     assert "tumor_sampling" not in paper["patch"] and "slice_spacing_mm" not in paper["preprocess"]
-    assert "lesion_fraction" not in paper["patch"]
+    assert "lesion_fraction" not in paper["patch"] and "batch_producers" not in paper["train"]
     demo = demo_config()
     assert demo.to_dict()["patch"]["tumor_sampling"] == "lesion"
     liver = preset("demo-liver")
@@ -78,7 +78,21 @@ def test_stage_values_hold_exactly_the_deciding_fields():
     assert "check_runs" not in selection and selection["runs"] == 4 and selection["max_iterations"] == 3000
     training = stage_values(cfg, "training")
     assert training["infer"] == {"tile_output_size": (96, 96, 32), "threshold": 0.5}  # validation uses them
-    assert training["train"] == dataclasses.asdict(cfg.train)
+    # every train field but batch_producers, which decides how fast batches come, not which (SPEED_ONLY)
+    assert training["train"] == {k: v for k, v in dataclasses.asdict(cfg.train).items() if k != "batch_producers"}
+    producers = cfg.replace(train=dataclasses.replace(cfg.train, batch_producers=3))
+    assert stage_values(producers, "training") == training
+
+
+def test_the_number_of_batch_producers_is_stored_only_when_set_and_may_change_on_resume():
+    from hepaseg.config import resume_conflicts
+
+    cfg = demo_config()
+    assert "batch_producers" not in cfg.to_dict()["train"]
+    three = cfg.replace(train=dataclasses.replace(cfg.train, batch_producers=3))
+    assert three.to_dict()["train"]["batch_producers"] == 3 and Config.from_dict(three.to_dict()) == three
+    for scope in ("training", "selection", "study"):
+        assert resume_conflicts(scope, cfg, three) == [] == resume_conflicts(scope, three, cfg)
 
 
 def test_resume_conflicts_by_scope():

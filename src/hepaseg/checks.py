@@ -35,6 +35,8 @@ def train_problems(tc: TrainConfig) -> list[str]:
     for name in ("batch_size", "validate_every"):
         if getattr(tc, name) < 1:
             problems.append(f"train.{name} must be >= 1, got {getattr(tc, name)}")
+    if not isinstance(tc.batch_producers, int) or tc.batch_producers < 0:
+        problems.append(f"train.batch_producers must be an int >= 0 (0: chosen by the device), got {tc.batch_producers!r}")
     return problems
 
 

@@ -103,6 +103,9 @@ class TrainConfig:
     mixed_precision: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 instructions (model.device.native_bf16)
     channels_last: bool = True  # channels-last 3D memory format (faster on CUDA and x86 CPUs)
     compile: bool = True  # torch.compile on CUDA where it works
+    # processes that draw the batches ahead (training.producers): 0 picks (1 on the CPU, a quarter of the
+    # cores, 1 to 4, on a GPU); the batch sequence is the same for every number, so it decides no result
+    batch_producers: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ class EvalConfig:
 # (stage, field, default): fields added after configurations were first stored (``Config.to_dict``); not
 # auto_liver_margin_mm, which changes what automatic predictions are, so their fingerprints must change
 OMITTED_AT_DEFAULT = (("preprocess", "slice_spacing_mm", None), ("patch", "tumor_sampling", "voxel"),
-                      ("patch", "lesion_fraction", 0.0))
+                      ("patch", "lesion_fraction", 0.0), ("train", "batch_producers", 0))
 
 
 @dataclass(frozen=True)
@@ -311,12 +314,17 @@ SCOPES: dict[str, tuple[str, ...]] = {"training": ("training",), "selection": ("
                                       "study": tuple(DECIDES)}
 MAY_CHANGE_ON_RESUME: dict[str, tuple[str, ...]] = {"training": ("train.iterations",), "selection": (),
                                                     "study": ("select.check_runs",)}
+# Fields that decide how fast a stage runs, never what it makes: in no fingerprint, free to change on resume
+SPEED_ONLY = ("train.batch_producers",)
 
 
 def stage_values(config: Config, stage: str) -> dict[str, Any]:
-    """The values of the fields that decide ``stage`` (``DECIDES``), by block, for its fingerprint,
-    e.g. ``{"evaluate": {...}}`` or ``{"select": {"runs": 16, ...}}``."""
+    """The values of the fields that decide ``stage`` (``DECIDES``, less ``SPEED_ONLY``), by block, for its
+    fingerprint, e.g. ``{"evaluate": {...}}`` or ``{"select": {"runs": 16, ...}}``."""
     data, out = config.to_dict(), {}
+    for name in SPEED_ONLY:
+        block, _, field_name = name.partition(".")
+        data[block].pop(field_name, None)
     for name in DECIDES[stage]:
         block, _, field_name = name.partition(".")
         if field_name:
@@ -328,7 +336,8 @@ def stage_values(config: Config, stage: str) -> dict[str, Any]:
 
 def resume_conflicts(scope: str, stored: Config, config: Config) -> list[str]:
     """The dotted fields in which ``config`` differs from the ``stored`` one of a run of ``scope``
-    (``SCOPES``) and which decide it, less what a resume of it may change (``MAY_CHANGE_ON_RESUME``)."""
+    (``SCOPES``) and which decide it, less what a resume of it may change (``MAY_CHANGE_ON_RESUME``,
+    ``SPEED_ONLY``)."""
     decisive = [name for stage in SCOPES[scope] for name in DECIDES[stage]]
-    return [name for name in differences(stored, config) if name not in MAY_CHANGE_ON_RESUME[scope]
+    return [name for name in differences(stored, config) if name not in MAY_CHANGE_ON_RESUME[scope] + SPEED_ONLY
             and any(name == d or name.startswith(d + ".") for d in decisive)]

@@ -24,7 +24,7 @@ def cases(tmp_path_factory, phantom_cache):
 
 
 def _sampler(cases, seed=0, **patch):
-    return PatchSampler(cases, "R1", OUT, MARGIN, PatchConfig(**patch), AugmentConfig(), np.random.default_rng(seed))
+    return PatchSampler(cases, "R1", OUT, MARGIN, PatchConfig(**patch), AugmentConfig(), seed)
 
 
 def test_dilation_is_a_disc_in_plane_and_slices_in_z():
@@ -42,9 +42,9 @@ def test_dilation_is_a_disc_in_plane_and_slices_in_z():
 
 
 def test_patch_contents(cases, phantom_spacing):
-    sampler = _sampler(cases)
+    sampler, rng = _sampler(cases), np.random.default_rng(0)
     for _ in range(20):
-        pos = sampler.draw_position()
+        pos = sampler.draw_position(rng)
         image, target, weight = sampler.extract(pos)
         case, start = pos.case, pos.out_start
         assert image.shape == sampler.input_size and target.shape == weight.shape == OUT
@@ -58,9 +58,9 @@ def test_patch_contents(cases, phantom_spacing):
 
 
 def test_ninety_ten_split_and_what_each_patch_holds(cases):
-    sampler = _sampler(cases, seed=7)
+    sampler, rng = _sampler(cases), np.random.default_rng(7)
     n = 2000
-    positions = [sampler.draw_position() for _ in range(n)]
+    positions = [sampler.draw_position(rng) for _ in range(n)]
     tumour_patches = sum(p.tumor_patch for p in positions)
     sd = math.sqrt(n * 0.9 * 0.1)
     assert abs(tumour_patches - 0.9 * n) < 4 * sd
@@ -70,8 +70,8 @@ def test_ninety_ten_split_and_what_each_patch_holds(cases):
 
 
 def test_all_liver_patches_without_tumour_fraction(cases):
-    sampler = _sampler(cases, tumor_fraction=0.0)
-    assert not any(sampler.draw_position().tumor_patch for _ in range(50))
+    sampler, rng = _sampler(cases, tumor_fraction=0.0), np.random.default_rng(0)
+    assert not any(sampler.draw_position(rng).tumor_patch for _ in range(50))
 
 
 def test_state_round_trip_repeats_the_batches(cases):
@@ -79,12 +79,41 @@ def test_state_round_trip_repeats_the_batches(cases):
     sampler.next_batch(2)
     state = sampler.state()
     first = sampler.next_batch(2)
-    assert first.sampler_state == sampler.state()
+    assert first.sampler_state == sampler.state() == state + 1 == 2 and first.index == 1
     sampler.set_state(state)
     again = sampler.next_batch(2)
     assert np.array_equal(first.image, again.image) and np.array_equal(first.weight, again.weight)
     assert first.augment == again.augment
     assert first.image.shape == (2, 1, *sampler.input_size) and first.target.shape == (2, 1, *OUT)
+    # a fresh sampler of the same seed draws batch 1 alike, without drawing batch 0 first
+    other = _sampler(cases, seed=3).batch(1, 2)
+    assert np.array_equal(other.image, first.image) and other.augment == first.augment
+
+
+def test_a_batch_is_drawn_from_its_own_generator_of_seed_and_index(cases):
+    """Batch i of seed s: per patch, a position and then augmentation parameters, from
+    default_rng(SeedSequence([s, i])); replayed here with the sampler's public steps."""
+    from hepaseg.training.augment import draw_params
+
+    sampler = _sampler(cases, seed=11)
+    batch = sampler.batch(5, 3)
+    rng = np.random.default_rng(np.random.SeedSequence([11, 5]))
+    for b in range(3):
+        image, target, weight = sampler.extract(sampler.draw_position(rng))
+        assert np.array_equal(batch.image[b, 0], image) and np.array_equal(batch.weight[b, 0], weight)
+        assert np.array_equal(batch.target[b, 0], target)
+        assert batch.augment[b] == draw_params(rng, AugmentConfig())
+    assert sampler.state() == 0  # drawing by index leaves the sampler where it was
+    assert not np.array_equal(_sampler(cases, seed=12).batch(5, 3).image, batch.image)
+    assert not np.array_equal(sampler.batch(6, 3).image, batch.image)
+
+
+@pytest.mark.parametrize("state", [{"state": {"state": 1}}, -1, True, 2.0])
+def test_a_state_that_is_not_a_batch_index_is_an_input_error(cases, state):
+    from hepaseg.errors import InputError
+
+    with pytest.raises(InputError, match="batch index"):
+        _sampler(cases).set_state(state)
 
 
 class _ArrayCase:
@@ -112,13 +141,14 @@ class _ArrayCase:
 @pytest.mark.parametrize("mode, small_share", [("voxel", 1 / 101), ("lesion", 1 / 2)])
 def test_tumour_sampling_by_voxel_or_by_lesion(mode, small_share):
     sampler = PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_fraction=1.0, tumor_sampling=mode),
-                           AugmentConfig(), np.random.default_rng(5))
+                           AugmentConfig(), 5)
+    rng = np.random.default_rng(5)
     n = 4000
     # the drawn voxel lies at out_start + offset with 0 <= offset < OUT, and no 8 x 8 x 4 output region
     # reaches both lesions: the 1-voxel lesion was drawn exactly when the region holds (2, 2, 1)
     small = 0
     for _ in range(n):
-        start = sampler.draw_position().out_start
+        start = sampler.draw_position(rng).out_start
         small += int(all(s <= v < s + o for s, v, o in zip(start, (2, 2, 1), OUT)))
     sd = math.sqrt(n * small_share * (1 - small_share))
     assert abs(small - n * small_share) < 4 * sd + 1
@@ -128,8 +158,7 @@ def test_unknown_tumour_sampling_is_an_input_error():
     from hepaseg.errors import InputError
 
     with pytest.raises(InputError, match="tumor_sampling"):
-        PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_sampling="size"), AugmentConfig(),
-                     np.random.default_rng(0))
+        PatchSampler([_ArrayCase()], "R1", OUT, MARGIN, PatchConfig(tumor_sampling="size"), AugmentConfig(), 0)
 
 
 class _LiverTargetCase(_ArrayCase):
@@ -151,10 +180,10 @@ class _LiverTargetCase(_ArrayCase):
 
 def test_lesion_patches_of_the_liver_model_hold_a_lesion_voxel_in_their_share():
     sampler = PatchSampler([_LiverTargetCase()], "liver", OUT, MARGIN,
-                           PatchConfig(tumor_fraction=0.0, lesion_fraction=0.3), AugmentConfig(),
-                           np.random.default_rng(2))
+                           PatchConfig(tumor_fraction=0.0, lesion_fraction=0.3), AugmentConfig(), 2)
+    rng = np.random.default_rng(2)
     n = 2000
-    positions = [sampler.draw_position() for _ in range(n)]
+    positions = [sampler.draw_position(rng) for _ in range(n)]
     lesion_patches = [p for p in positions if p.tumor_patch]  # tumor_fraction 0: only lesion patches are
     assert abs(len(lesion_patches) - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
     for p in lesion_patches:
@@ -167,4 +196,4 @@ def test_a_lesion_fraction_outside_zero_to_one_is_an_input_error(fraction):
 
     with pytest.raises(InputError, match="lesion_fraction"):
         PatchSampler([_LiverTargetCase()], "liver", OUT, MARGIN, PatchConfig(lesion_fraction=fraction),
-                     AugmentConfig(), np.random.default_rng(0))
+                     AugmentConfig(), 0)

@@ -3,11 +3,11 @@ mixed precision, CLI. (Model-folder errors: tests/model/test_folder.py.)"""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 
@@ -46,7 +46,7 @@ def _fixed_loss(cfg: Config, prep, state: dict) -> float:
     """Loss of a network state on 6 fixed patches (eval mode, no augmentation)."""
     out = cfg.patch.output_size
     sampler = PatchSampler(load_prepared(prep).split("train"), "R1", out, margins(cfg.model, out), cfg.patch,
-                           cfg.augment, np.random.default_rng(99))
+                           cfg.augment, 99)
     batch = sampler.next_batch(6)
     net = UNet(cfg.model)
     net.load_state_dict(state)
@@ -174,6 +174,23 @@ def test_bad_checkpoints_and_conflicting_runs_are_input_errors(prep, tmp_path):
         with pytest.raises(InputError, match=message) as info:
             train_run(prep, run, cfg, seed=1, device="cpu", progress=False)
         assert str(path) in str(info.value)
+
+    # a checkpoint of hepaseg before batch i was drawn from (seed, i): its sampler state was a generator's
+    old = torch.load(io.BytesIO(good), weights_only=True)
+    old.update(version=1, sampler={"bit_generator": "PCG64", "state": {"state": 1, "inc": 3}})
+    torch.save(old, path)
+    with pytest.raises(InputError, match="earlier hepaseg, whose batch sequence this version does not continue"):
+        train_run(prep, run, cfg, seed=1, device="cpu", progress=False)
+
+
+def test_several_batch_producers_train_the_same_run_bit_for_bit(prep, tmp_path):
+    """train.batch_producers 2 (two producer processes) on the CPU: the same batches, so the same run as
+    the default's one producer thread."""
+    cfg = tiny_config(iterations=4, validate_every=4)
+    two = cfg.replace(train=replace(cfg.train, batch_producers=2))
+    train_run(prep, tmp_path / "one", cfg, seed=3, device="cpu", progress=False)
+    train_run(prep, tmp_path / "two", two, seed=3, device="cpu", progress=False)
+    _assert_identical(_final_state(tmp_path / "one"), _final_state(tmp_path / "two"))
 
 
 def test_cli_trains_and_resumes(prep, tmp_path, capsys):

@@ -1,17 +1,17 @@
-"""How a training run executes: determinism, random-generator state, background batches, and
-a clean stop on Ctrl-C or SIGTERM.
+"""How a training run executes: determinism, random-generator state, batches on the device, and
+a clean stop on Ctrl-C or SIGTERM (the batches themselves are drawn ahead by ``producers``).
 
 On the CPU, training is deterministic (``torch.use_deterministic_algorithms``) and every generator
 state is checkpointed (``rng_state``), so a resumed run ends bit-identical to an uninterrupted one.
-On CUDA, speed comes first: cuDNN autotuning, and batches drawn by a background thread into pinned
-memory, so the GPU does not wait for data. Device, precision and layout are ``hepaseg.model.device``.
+On CUDA, speed comes first: cuDNN autotuning, and batches drawn ahead into pinned memory
+(``producers.Prefetcher``), so the GPU does not wait for data. Device, precision and layout are
+``hepaseg.model.device``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import random
 import signal
 import threading
@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import Stopped
-from .sampling import Batch, PatchSampler
 
 
 @contextlib.contextmanager
@@ -50,70 +48,9 @@ def execution_mode(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = benchmark
 
 
-HostBatch = tuple[Batch, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # + image, target, weight
-
-
 def batch_to_device(host: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     """Host tensors (pinned for CUDA: an asynchronous copy) on ``device`` as float32."""
     return tuple(t.to(device, non_blocking=True).float() for t in host)
-
-
-class Prefetcher:
-    """Draws batches from a sampler in a background thread, ``depth`` batches ahead.
-
-    The sampler is used by this thread only, in order, so the batch sequence is the same as
-    drawing them in the main thread. Each batch carries the sampler state after it: checkpoint
-    that state for the last batch consumed, not ``sampler.state()``. With ``pin`` (for CUDA) the
-    thread also copies the arrays into pinned host memory, ready for an asynchronous upload.
-    """
-
-    def __init__(self, sampler: PatchSampler, batch_size: int, pin: bool = False, depth: int = 3) -> None:
-        self._sampler = sampler
-        self._batch_size = batch_size
-        self._pin = pin
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="hepaseg-batches", daemon=True)
-
-    def __enter__(self) -> Prefetcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        self._thread.join()
-
-    def get(self) -> HostBatch:
-        """The next batch and its (image, target, weight) host tensors; re-raises a producer error."""
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def _host_batch(self) -> HostBatch:
-        batch = self._sampler.next_batch(self._batch_size)
-        host = tuple(torch.from_numpy(a) for a in (batch.image, batch.target, batch.weight))
-        if self._pin:
-            host = tuple(t.pin_memory() for t in host)
-        return batch, host  # type: ignore[return-value]
-
-    def _produce(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item: HostBatch | BaseException = self._host_batch()
-            except BaseException as exc:  # handed to the consumer
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, BaseException):
-                return
 
 
 def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -121,11 +58,11 @@ def state_copy(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed torch (CPU and CUDA) and Python's ``random``; return the sampler's numpy Generator."""
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) and Python's ``random`` (the sampler seeds each batch itself:
+    ``sampling.batch_rng``)."""
     torch.manual_seed(seed)
     random.seed(seed)
-    return np.random.default_rng(seed)
 
 
 def rng_state() -> dict[str, Any]:

@@ -5,9 +5,12 @@ padded past the volume border) with the tumour target and the loss weight mask (
 by ``loss_dilation_mm`` in-plane and ``loss_dilation_slices`` in z, zero outside the volume) on the
 output region. Arrays are (x, y, z) voxels of the prepared grid; a batch is (B, 1, X, Y, Z).
 
-Every random choice comes from the sampler's explicit ``numpy.random.Generator``: patch position
-first, then the augmentation parameters (``augment.draw_params``). ``state()`` / ``set_state()``
-save and restore it, so a resumed run draws the same patches as an uninterrupted one.
+Batch ``i`` of a run with seed ``s`` is a function of ``(s, i)`` alone: its every random choice
+comes from its own generator, ``numpy.random.default_rng(SeedSequence([s, i]))`` (``batch_rng``):
+per patch, its position first, then its augmentation parameters (``augment.draw_params``). So
+batches can be drawn in any order, by any number of producers (``producers.Prefetcher``), and the
+sampler's state is just the index of the next batch (``state()`` / ``set_state()``): a resumed run
+draws the same patches as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -33,16 +36,24 @@ class Batch:
     image: (B, 1, X, Y, Z) float32 input patches, not yet augmented.
     target, weight: (B, 1, x, y, z) uint8 tumour labels and loss weight mask on the output region.
     augment: one parameter set per patch, applied later (on the training device).
-    sampler_state: the sampler's generator state right after drawing this batch.
+    index: the batch's number in the run's sequence (0-based).
     """
 
     image: NDArray[np.float32]
     target: NDArray[np.uint8]
     weight: NDArray[np.uint8]
     augment: tuple[AugmentParams, ...]
-    sampler_state: dict[str, Any]
+    index: int
+
+    @property
+    def sampler_state(self) -> int:
+        """The sampler's state right after this batch: the index of the next one."""
+        return self.index + 1
 
 
+def batch_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of batch ``index`` of a run with ``seed`` (both >= 0)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
 class CaseArrays:
@@ -87,18 +98,21 @@ class PatchPosition:
 
 
 class PatchSampler:
-    """Draws training batches from prepared cases with an explicit numpy Generator.
+    """Draws training batches from prepared cases, batch ``i`` from ``batch_rng(seed, i)``.
 
     Args:
         cases: ``PreparedCase`` objects (``preprocess.load_prepared(...).split("train")``).
         rater: whose tumour masks are the target.
         output_size: (x, y, z) output patch of the network; margins: context voxels per side.
         patch, augment: METHOD.md section 3 settings.
-        rng: the generator; all randomness of sampling and augmentation comes from it.
+        seed: the run's seed (>= 0); all randomness of sampling and augmentation comes from it.
+
+    ``arguments`` are the constructor's arguments, for building the same sampler in another process.
     """
 
     def __init__(self, cases: Sequence[Any], rater: str, output_size: Size3, margins: Size3,
-                 patch: PatchConfig, augment: AugmentConfig, rng: np.random.Generator) -> None:
+                 patch: PatchConfig, augment: AugmentConfig, seed: int) -> None:
+        self.arguments = (tuple(cases), rater, tuple(output_size), tuple(margins), patch, augment, seed)
         if not cases:
             raise InputError(None, "no training case (the cache has no case of split 'train')")
         problems = patch_problems(patch)
@@ -112,61 +126,78 @@ class PatchSampler:
         self.margins = tuple(margins)
         self.patch = patch
         self.augment = augment
-        self.rng = rng
+        self.seed = seed
+        self.next_index = 0
 
     @property
     def input_size(self) -> Size3:
         return tuple(o + 2 * m for o, m in zip(self.output_size, self.margins))  # type: ignore[return-value]
 
-    def state(self) -> dict[str, Any]:
-        """The generator state (plain ints and strings: safe for ``torch.load(weights_only=True)``)."""
-        return self.rng.bit_generator.state
+    def state(self) -> int:
+        """The index of the next batch ``next_batch`` draws (a plain int: safe for
+        ``torch.load(weights_only=True)``)."""
+        return self.next_index
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state
+    def set_state(self, state: int) -> None:
+        """Continue at batch ``state`` (what ``state()`` returned).
+
+        Raises:
+            InputError: ``state`` is not a batch index (e.g. an earlier hepaseg's generator state).
+        """
+        if not isinstance(state, int) or isinstance(state, bool) or state < 0:
+            raise InputError(None, f"sampler state must be a batch index (an int >= 0), got {type(state).__name__}")
+        self.next_index = state
 
     def next_batch(self, batch_size: int) -> Batch:
-        """Draw ``batch_size`` patches (positions, then augmentation parameters, per patch)."""
+        """Draw batch ``state()`` and move on to the next one."""
+        batch = self.batch(self.next_index, batch_size)
+        self.next_index += 1
+        return batch
+
+    def batch(self, index: int, batch_size: int) -> Batch:
+        """Batch ``index`` of ``batch_size`` patches (per patch: its position, then its augmentation
+        parameters, from ``batch_rng(seed, index)``); it does not change the sampler."""
+        rng = batch_rng(self.seed, index)
         images, targets, weights, params = [], [], [], []
         for _ in range(batch_size):
-            position = self.draw_position()
+            position = self.draw_position(rng)
             image, target, weight = self.extract(position)
             images.append(image)
             targets.append(target)
             weights.append(weight)
-            params.append(draw_params(self.rng, self.augment))
+            params.append(draw_params(rng, self.augment))
         return Batch(np.stack(images)[:, None], np.stack(targets)[:, None], np.stack(weights)[:, None],
-                     tuple(params), self.state())
+                     tuple(params), index)
 
-    def draw_position(self) -> PatchPosition:
+    def draw_position(self, rng: np.random.Generator) -> PatchPosition:
         """Draw a patch: with probability ``lesion_fraction`` (where > 0) around a random lesion voxel
         (of a random case that has one), else with probability ``tumor_fraction`` around a random
         tumour voxel (of a random case that has one; ``patch.tumor_sampling`` "lesion": of a random
         lesion of it), else around a random liver voxel (of a random case); the voxel lands at a
         random place of the output region. A ``lesion_fraction`` of 0 draws no number for it."""
-        lesion_patch = self.patch.lesion_fraction > 0 and self.rng.random() < self.patch.lesion_fraction
+        lesion_patch = self.patch.lesion_fraction > 0 and rng.random() < self.patch.lesion_fraction
         if lesion_patch and self.lesion_cases:
-            case = self.lesion_cases[self.rng.integers(len(self.lesion_cases))]
-            voxel = case.lesion_voxels[self.rng.integers(len(case.lesion_voxels))].astype(np.int64)
+            case = self.lesion_cases[rng.integers(len(self.lesion_cases))]
+            voxel = case.lesion_voxels[rng.integers(len(case.lesion_voxels))].astype(np.int64)
             tumor_patch = True
-        elif tumor_patch := bool(self.rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases):
-            case = self.tumor_cases[self.rng.integers(len(self.tumor_cases))]
+        elif tumor_patch := bool(rng.random() < self.patch.tumor_fraction) and bool(self.tumor_cases):
+            case = self.tumor_cases[rng.integers(len(self.tumor_cases))]
             if case.lesion_starts is None:
-                index = self.rng.integers(len(case.tumor_voxels))
+                index = rng.integers(len(case.tumor_voxels))
             else:
-                lesion = self.rng.integers(len(case.lesion_starts) - 1)
-                index = self.rng.integers(case.lesion_starts[lesion], case.lesion_starts[lesion + 1])
+                lesion = rng.integers(len(case.lesion_starts) - 1)
+                index = rng.integers(case.lesion_starts[lesion], case.lesion_starts[lesion + 1])
             voxel = case.tumor_voxels[index].astype(np.int64)
         else:
-            case = self.cases[self.rng.integers(len(self.cases))]
-            voxel = self._liver_voxel(case)
-        offset = self.rng.integers(0, self.output_size)  # where the voxel lies in the output region
+            case = self.cases[rng.integers(len(self.cases))]
+            voxel = self._liver_voxel(case, rng)
+        offset = rng.integers(0, self.output_size)  # where the voxel lies in the output region
         return PatchPosition(case, voxel - offset, tumor_patch)
 
-    def _liver_voxel(self, case: CaseArrays) -> NDArray[np.int64]:
+    def _liver_voxel(self, case: CaseArrays, rng: np.random.Generator) -> NDArray[np.int64]:
         """A uniformly random liver voxel (rejection sampling inside the liver's bounding box)."""
         while True:
-            candidates = self.rng.integers(case.liver_lo, case.liver_hi, size=(64, 3))
+            candidates = rng.integers(case.liver_lo, case.liver_hi, size=(64, 3))
             hits = case.liver[candidates[:, 0], candidates[:, 1], candidates[:, 2]] > 0
             if hits.any():
                 return candidates[int(np.argmax(hits))]

@@ -38,8 +38,8 @@ from .augment import apply_batch
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .feasibility import check_feasible
 from .loss import masked_soft_dice_loss
+from .producers import Prefetcher, producer_count
 from .runtime import (
-    Prefetcher,
     batch_to_device,
     execution_mode,
     rng_state,
@@ -182,10 +182,10 @@ class _Run:
         self.run_dir, self.config, self.seed, self.dev = run_dir, config, seed, dev
         tc = config.train
         out_size = config.patch.output_size
-        rng = seed_everything(seed)
+        seed_everything(seed)
         self.net = UNet(config.model)  # initial weights from the seed, on the CPU: the same on every device
         self.sampler = PatchSampler(data.split("train"), tc.rater, out_size, margins(config.model, out_size),
-                                    config.patch, config.augment, rng)
+                                    config.patch, config.augment, seed)
         margins(config.model, config.infer.tile_output_size)  # an invalid validation tile fails now, not later
         self.fmt = memory_format(tc.channels_last)
         self.net.to(dev, memory_format=self.fmt)
@@ -225,7 +225,8 @@ class _Run:
         loss_sum, loss_count = torch.zeros((), device=dev), 0
         bar = Progress(until, "train", "it", initial=first, enabled=progress)
         with execution_mode(dev), stop_on_signals() as stop, \
-                Prefetcher(self.sampler, tc.batch_size, pin=dev.type == "cuda") as batches:
+                Prefetcher(self.sampler, tc.batch_size, pin=dev.type == "cuda",
+                           producers=producer_count(tc.batch_producers, dev)) as batches:
             while status.iteration < until and stop.signum is None:
                 batch, host = batches.get()
                 image, target, weight = apply_batch(batch.augment, *batch_to_device(host, dev))
