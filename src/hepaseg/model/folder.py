@@ -45,10 +45,14 @@ LOG = "train_log.jsonl"
 LIVER_DIR = "liver"
 
 
-def require_format(path: Path, data: Any, fmt: str, version: int, what: str) -> None:
-    """Raise InputError unless ``data`` is a dict of format ``fmt`` and version ``version``."""
+def require_format(path: Path, data: Any, fmt: str, version: int, what: str,
+                   retired: dict[int, str] | None = None) -> None:
+    """Raise InputError unless ``data`` is a dict of format ``fmt`` and version ``version``;
+    ``retired`` maps an older version to the one-line reason this hepaseg cannot use it."""
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise InputError(path, f"not a hepaseg {what}")
+    if retired and data.get("version") in retired:
+        raise InputError(path, retired[data["version"]])
     if data.get("version") != version:
         raise InputError(path, f"{what} version {data.get('version')} is not supported "
                                f"(this hepaseg reads version {version})")

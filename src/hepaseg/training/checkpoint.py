@@ -21,6 +21,8 @@ CHECKPOINT_FORMAT = "hepaseg-checkpoint"
 # 2: the sampler's state is the index of the next batch (batch i drawn from the seed and i alone); version 1
 # held the state of one generator drawn in sequence, whose batches this version cannot continue
 CHECKPOINT_VERSION = 2
+RETIRED = {1: "written by an earlier hepaseg, whose batch sequence this version does not continue "
+              "(checkpoint version 1); train the run again in a new folder"}
 
 
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
@@ -45,10 +47,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(path, "checkpoint not found") from None
     except Exception as exc:  # torch raises many types for damaged or foreign files
         raise InputError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__})") from exc
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT and state.get("version") == 1:
-        raise InputError(path, "written by an earlier hepaseg, whose batch sequence this version does not continue "
-                               "(checkpoint version 1); train the run again in a new folder")
-    require_format(path, state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint")
+    require_format(path, state, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training checkpoint", RETIRED)
     return current_score_keys(state)
 
 

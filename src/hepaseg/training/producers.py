@@ -65,8 +65,8 @@ class Prefetcher:
                  producers: int = 1) -> None:
         if producers < 1:
             raise ValueError(f"producers must be >= 1, got {producers}")
-        make = _ThreadProducer if producers == 1 else _ProcessProducers
-        self._impl = make(sampler, batch_size, pin, depth, producers)
+        self._impl = (_ThreadProducer(sampler, batch_size, pin, depth) if producers == 1
+                      else _ProcessProducers(sampler, batch_size, pin, depth, producers))
 
     def __enter__(self) -> Prefetcher:
         self._impl.start()
@@ -83,7 +83,7 @@ class Prefetcher:
 class _ThreadProducer:
     """One producer: a background thread of this process, feeding a queue of ``depth`` batches."""
 
-    def __init__(self, sampler: PatchSampler, batch_size: int, pin: bool, depth: int, producers: int) -> None:
+    def __init__(self, sampler: PatchSampler, batch_size: int, pin: bool, depth: int) -> None:
         self._sampler, self._batch_size, self._pin = sampler, batch_size, pin
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
