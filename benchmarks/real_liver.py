@@ -3,7 +3,10 @@
 ``DIR`` holds one folder per case with ``image.nii.gz`` and ``liver.nii.gz`` (as ``../shared/real-mr/``,
 a development set that is never trained on). Each image is segmented by ``inference.liver.predict_liver``
 with ``--model`` (default: the liver model shipped in the package) and scored against its liver mask.
-``problem`` is ``liver_problem``'s verdict on the predicted mask (None: plausible).
+``problem`` is ``liver_problem``'s verdict on the predicted mask (None: plausible). ``errors`` says
+where the errors lie (``error_sites``): the share of the true liver missed, the extra voxels as a
+share of the true liver's volume, and the share of those extra voxels on the liver's top three
+slices or above them (heart, lung bases) and on its bottom three or below (bowel, kidney).
 
 Usage:
     .venv/bin/python benchmarks/real_liver.py ../shared/real-mr --threads 2
@@ -20,6 +23,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def error_sites(mask: np.ndarray, given: np.ndarray, affine: np.ndarray, band: int = 3) -> dict:
+    """Missed and extra voxels of ``mask`` against ``given`` (bool, same grid, ``affine`` voxel -> RAS+ mm),
+    and where along the patient's z axis the extra ones lie (``band`` slices at the dome and the tip)."""
+    axis = int(np.argmax(np.abs(affine[2, :3])))  # the array axis nearest the patient's z
+    others = tuple(a for a in range(3) if a != axis)
+    extra = (mask & ~given).sum(axis=others)
+    present = np.flatnonzero(given.sum(axis=others))
+    if affine[2, axis] < 0:  # index grows downwards: count from the other end
+        extra, present = extra[::-1], np.sort(len(extra) - 1 - present)
+    truth, level = int(given.sum()), np.arange(len(extra))
+    share = max(int(extra.sum()), 1)
+    return {"missed": round(float((given & ~mask).sum()) / max(truth, 1), 3),
+            "extra": round(float(extra.sum()) / max(truth, 1), 3),
+            "extra_at_dome": round(float(extra[level > present[-1] - band].sum()) / share, 3),
+            "extra_at_tip": round(float(extra[level < present[0] + band].sum()) / share, 3)}
 
 
 def score(folder: Path, model_dir: str | None, device: str) -> dict:
@@ -40,7 +60,8 @@ def score(folder: Path, model_dir: str | None, device: str) -> dict:
         assd, _ = assd_hd95(mask, given, image.spacing) if mask.any() else (float("nan"), None)
         rows.append({"case": case.name, "shape": list(image.shape), "dice": round(dice(mask, given), 4),
                      "assd_mm": round(float(assd), 2), "seconds": round(seconds, 2),
-                     "problem": liver_problem(mask, image.affine)})
+                     "problem": liver_problem(mask, image.affine),
+                     "errors": error_sites(mask, given, np.asarray(image.affine))})
     dices = [r["dice"] for r in rows]
     return {"folder": str(folder), "model": model_dir or "shipped", "cases": len(rows),
             "dice_mean": round(float(np.mean(dices)), 4), "dice_min": min(dices),
