@@ -71,6 +71,9 @@ def _stow(destination: Destination, datasets: list) -> None:
     from dicomweb_client.api import DICOMwebClient
 
     client = DICOMwebClient(url=destination.url)
+    # no retries inside the client (five tries over a minute on a 503, then an uncaught RetryError):
+    # the node's job queue retries with its own backoff
+    client.set_http_retry_params(retry=False)
     try:
         answer = client.store_instances(datasets)
     except (requests.RequestException, OSError) as exc:
