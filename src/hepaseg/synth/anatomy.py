@@ -168,6 +168,10 @@ class Anatomy:
     bile: tuple[Tube, ...]
     signals: Signals
     texture_seed: int
+    # drawn only for the randomised cohort (``synth.variation``); the defaults paint what the paper cohort has
+    heart_blood: tuple[Ellipsoid, ...] = ()  # blood pools (ventricles) inside the heart
+    pericardial_fat_mm: float = 0.0
+    lung_vessels: tuple[Tube, ...] = ()  # pulmonary vessels, painted only inside the lung
 
     def liver_sdf(self, x, y, z) -> Array:
         """Signed distance (mm) to the liver as contoured: lobes inside the cavity, below the

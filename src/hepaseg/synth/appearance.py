@@ -109,7 +109,7 @@ def _physics_signals(sequence: Sequence, rng: np.random.Generator, air: float) -
     fields = {"fat": t["fat"], "fat_edge": fat_edge, "muscle": t["muscle"], "visceral": t["fat"],
               "blood": t["blood"], "bile": t["bile"], "gallbladder": t["bile"], "spleen": t["spleen"],
               "kidney_cortex": t["kidney_cortex"], "kidney_medulla": t["kidney_medulla"], "bone": t["marrow"],
-              "disc": t["disc"], "csf": t["fluid"], "heart": 0.5 * (t["blood"] + t["myocardium"]),
+              "disc": t["disc"], "csf": t["fluid"], "heart": t["myocardium"],
               "stomach": stomach, "bowel": bowel, "air": air}
     return fields, t["liver"]
 

@@ -22,8 +22,9 @@ from .raters import contour, draw_plan, lesion_gaps
 from .render import TISSUES, render_anatomy
 from .scanner import Scan, draw_scan
 from .spec import CohortSpec
+from .variation import vary_anatomy
 
-STREAMS = {"anatomy": 1, "lesions": 2, "scan": 3, "acquisition": 4, "appearance": 5, "geometry": 6, "raters": 10}
+STREAMS = {"anatomy": 1, "lesions": 2, "scan": 3, "acquisition": 4, "appearance": 5, "geometry": 6, "variation": 7, "raters": 10}
 
 
 def case_rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -63,6 +64,8 @@ def make_case(spec: CohortSpec, seed: int, index: int) -> Case:
     split = spec.split_of(index)
     rng = case_rng(seed, index, STREAMS["anatomy"])
     anat = draw_anatomy(rng, cirrhotic=bool(rng.random() < 0.35))
+    if spec.randomized:
+        anat = vary_anatomy(case_rng(seed, index, STREAMS["variation"]), anat)
     lesions = draw_lesions(case_rng(seed, index, STREAMS["lesions"]), anat,
                            least=1 if split == "test" else 0, most=spec.lesions_max)
     scan = draw_scan(case_rng(seed, index, STREAMS["scan"]), spec, anat)

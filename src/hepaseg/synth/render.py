@@ -187,11 +187,24 @@ def _paint_thorax(canvas: Canvas, grid: Grid, anat: Anatomy) -> None:
     t = np.float32(dia.thickness)
     _paint_shape(canvas, grid, box, lambda x, y, z: np.maximum(cav(x, y, z), -dia.below_sdf(x, y, z)),
                  s.muscle, T["muscle"])
-    _paint_shape(canvas, grid, box, lambda x, y, z: np.maximum(cav(x, y, z) + 2.0, t - dia.below_sdf(x, y, z)),
-                 s.air, T["lung"])
+    def lung(x, y, z):
+        return np.maximum(cav(x, y, z) + 2.0, t - dia.below_sdf(x, y, z))
+
+    def above(x, y, z):
+        return t - dia.below_sdf(x, y, z)
+
+    _paint_shape(canvas, grid, box, lung, s.air, T["lung"])
+    for tube in anat.lung_vessels:
+        _paint_shape(canvas, grid, grid.box(*tube.bounds()),
+                     lambda x, y, z, v=tube: np.maximum(v.sdf(x, y, z), lung(x, y, z)), s.blood, T["lung"])
     heart = anat.heart
-    _paint_shape(canvas, grid, grid.box(*heart.bounds()),
-                 lambda x, y, z: np.maximum(heart.sdf(x, y, z), t - dia.below_sdf(x, y, z)), s.heart, T["heart"])
+    if anat.pericardial_fat_mm > 0:
+        fat = Ellipsoid(heart.centre, tuple(r + anat.pericardial_fat_mm for r in heart.radii), heart.rotation)
+        _paint_shape(canvas, grid, grid.box(*fat.bounds()),
+                     lambda x, y, z: np.maximum(fat.sdf(x, y, z), above(x, y, z)), s.visceral, T["visceral"])
+    for shape, value in ((heart, s.heart), *((pool, s.blood) for pool in anat.heart_blood)):
+        _paint_shape(canvas, grid, grid.box(*shape.bounds()),
+                     lambda x, y, z, e=shape: np.maximum(e.sdf(x, y, z), above(x, y, z)), value, T["heart"])
 
 
 def _paint_spine(canvas: Canvas, grid: Grid, anat: Anatomy) -> None:
