@@ -187,11 +187,11 @@ def _paint_thorax(canvas: Canvas, grid: Grid, anat: Anatomy) -> None:
     t = np.float32(dia.thickness)
     _paint_shape(canvas, grid, box, lambda x, y, z: np.maximum(cav(x, y, z), -dia.below_sdf(x, y, z)),
                  s.muscle, T["muscle"])
-    def lung(x, y, z):
-        return np.maximum(cav(x, y, z) + 2.0, t - dia.below_sdf(x, y, z))
-
-    def above(x, y, z):
+    def above(x, y, z):  # above the diaphragm's upper surface
         return t - dia.below_sdf(x, y, z)
+
+    def lung(x, y, z):
+        return np.maximum(cav(x, y, z) + 2.0, above(x, y, z))
 
     _paint_shape(canvas, grid, box, lung, s.air, T["lung"])
     for tube in anat.lung_vessels:

@@ -66,8 +66,7 @@ def _lung_trees(rng: np.random.Generator, anat: Anatomy) -> tuple[Tube, ...]:
     tubes: tuple[Tube, ...] = ()
     for dome, side in ((anat.diaphragm.right, 1.0), (anat.diaphragm.left, -1.0)):
         for _ in range(LUNG_TREES):
-            root = (side * float(rng.uniform(30, 55)), float(rng.uniform(-15, 20)), dome[2] + float(rng.uniform(40, 70)))
-            direction = (side * float(rng.uniform(0.3, 0.9)), float(rng.uniform(-0.6, 0.6)), -1.0)
-            tubes += grow_tree(rng, root, direction, float(rng.uniform(3.0, 5.0)), float(rng.uniform(25, 40)),
-                               min_radius=0.8, max_depth=5)
+            root = (side * _u(rng, (30, 55)), _u(rng, (-15, 20)), dome[2] + _u(rng, (40, 70)))
+            direction = (side * _u(rng, (0.3, 0.9)), _u(rng, (-0.6, 0.6)), -1.0)
+            tubes += grow_tree(rng, root, direction, _u(rng, (3.0, 5.0)), _u(rng, (25, 40)), min_radius=0.8, max_depth=5)
     return tubes
