@@ -6,7 +6,9 @@ with ``--model`` (default: the liver model shipped in the package) and scored ag
 ``problem`` is ``liver_problem``'s verdict on the predicted mask (None: plausible). ``errors`` says
 where the errors lie (``error_sites``): the share of the true liver missed, the extra voxels as a
 share of the true liver's volume, and the share of those extra voxels on the liver's top three
-slices or above them (heart, lung bases) and on its bottom three or below (bowel, kidney).
+slices or above them (heart, lung bases) and on its bottom three or below (bowel, kidney), and the share
+of the missed voxels on the top three slices and to the patient's left of the true liver's median
+plane (its left lobe).
 
 Usage:
     .venv/bin/python benchmarks/real_liver.py ../shared/real-mr --threads 2
@@ -25,21 +27,38 @@ import numpy as np
 import torch
 
 
+def _patient_axis(affine: np.ndarray, row: int) -> tuple[int, bool]:
+    """The array axis nearest the patient's RAS+ axis ``row`` (0: x to the right, 2: z up), and
+    whether the index grows against it."""
+    axis = int(np.argmax(np.abs(affine[row, :3])))
+    return axis, bool(affine[row, axis] < 0)
+
+
+def _profile(voxels: np.ndarray, affine: np.ndarray, row: int) -> np.ndarray:
+    """Counts of ``voxels`` (bool) per slice along the patient's axis ``row``, in its direction."""
+    axis, backwards = _patient_axis(affine, row)
+    counts = voxels.sum(axis=tuple(a for a in range(3) if a != axis))
+    return counts[::-1] if backwards else counts
+
+
 def error_sites(mask: np.ndarray, given: np.ndarray, affine: np.ndarray, band: int = 3) -> dict:
-    """Missed and extra voxels of ``mask`` against ``given`` (bool, same grid, ``affine`` voxel -> RAS+ mm),
-    and where along the patient's z axis the extra ones lie (``band`` slices at the dome and the tip)."""
-    axis = int(np.argmax(np.abs(affine[2, :3])))  # the array axis nearest the patient's z
-    others = tuple(a for a in range(3) if a != axis)
-    extra = (mask & ~given).sum(axis=others)
-    present = np.flatnonzero(given.sum(axis=others))
-    if affine[2, axis] < 0:  # index grows downwards: count from the other end
-        extra, present = extra[::-1], np.sort(len(extra) - 1 - present)
-    truth, level = int(given.sum()), np.arange(len(extra))
-    share = max(int(extra.sum()), 1)
-    return {"missed": round(float((given & ~mask).sum()) / max(truth, 1), 3),
-            "extra": round(float(extra.sum()) / max(truth, 1), 3),
-            "extra_at_dome": round(float(extra[level > present[-1] - band].sum()) / share, 3),
-            "extra_at_tip": round(float(extra[level < present[0] + band].sum()) / share, 3)}
+    """Missed and extra voxels of ``mask`` against ``given`` (bool, same grid, ``affine`` voxel -> RAS+ mm):
+    where along the patient's z axis the extra ones lie (``band`` slices at the dome and the tip), and
+    which share of the missed ones lies at the dome or left of the true liver's centre (its left lobe)."""
+    truth = max(int(given.sum()), 1)
+    missed, extra = given & ~mask, mask & ~given
+    present = np.flatnonzero(_profile(given, affine, 2))
+    level_extra, level_missed = _profile(extra, affine, 2), _profile(missed, affine, 2)
+    level = np.arange(len(level_extra))
+    right = _profile(given, affine, 0)  # the liver's mass from the patient's left to the right
+    centre = np.searchsorted(np.cumsum(right), right.sum() / 2)
+    extras, misses = max(int(extra.sum()), 1), max(int(missed.sum()), 1)
+    return {"missed": round(float(missed.sum()) / truth, 3),
+            "extra": round(float(extra.sum()) / truth, 3),
+            "extra_at_dome": round(float(level_extra[level > present[-1] - band].sum()) / extras, 3),
+            "extra_at_tip": round(float(level_extra[level < present[0] + band].sum()) / extras, 3),
+            "missed_at_dome": round(float(level_missed[level > present[-1] - band].sum()) / misses, 3),
+            "missed_left": round(float(_profile(missed, affine, 0)[:centre].sum()) / misses, 3)}
 
 
 def score(folder: Path, model_dir: str | None, device: str) -> dict:
