@@ -44,21 +44,21 @@ def _profile(voxels: np.ndarray, affine: np.ndarray, row: int) -> np.ndarray:
 def error_sites(mask: np.ndarray, given: np.ndarray, affine: np.ndarray, band: int = 3) -> dict:
     """Missed and extra voxels of ``mask`` against ``given`` (bool, same grid, ``affine`` voxel -> RAS+ mm):
     where along the patient's z axis the extra ones lie (``band`` slices at the dome and the tip), and
-    which share of the missed ones lies at the dome or left of the true liver's centre (its left lobe)."""
+    which share of the missed ones lies at the dome or left of the true liver's median plane (its left lobe)."""
     truth = max(int(given.sum()), 1)
     missed, extra = given & ~mask, mask & ~given
     present = np.flatnonzero(_profile(given, affine, 2))
     level_extra, level_missed = _profile(extra, affine, 2), _profile(missed, affine, 2)
     level = np.arange(len(level_extra))
-    right = _profile(given, affine, 0)  # the liver's mass from the patient's left to the right
-    centre = np.searchsorted(np.cumsum(right), right.sum() / 2)
+    across = _profile(given, affine, 0)  # liver voxels per sagittal slice, from the patient's left to the right
+    median_plane = np.searchsorted(np.cumsum(across), across.sum() / 2)
     extras, misses = max(int(extra.sum()), 1), max(int(missed.sum()), 1)
     return {"missed": round(float(missed.sum()) / truth, 3),
             "extra": round(float(extra.sum()) / truth, 3),
             "extra_at_dome": round(float(level_extra[level > present[-1] - band].sum()) / extras, 3),
             "extra_at_tip": round(float(level_extra[level < present[0] + band].sum()) / extras, 3),
             "missed_at_dome": round(float(level_missed[level > present[-1] - band].sum()) / misses, 3),
-            "missed_left": round(float(_profile(missed, affine, 0)[:centre].sum()) / misses, 3)}
+            "missed_left": round(float(_profile(missed, affine, 0)[:median_plane].sum()) / misses, 3)}
 
 
 def score(folder: Path, model_dir: str | None, device: str) -> dict:
