@@ -27,18 +27,15 @@ import numpy as np
 import torch
 
 
-def _patient_axis(affine: np.ndarray, row: int) -> tuple[int, bool]:
-    """The array axis nearest the patient's RAS+ axis ``row`` (0: x to the right, 2: z up), and
-    whether the index grows against it."""
-    axis = int(np.argmax(np.abs(affine[row, :3])))
-    return axis, bool(affine[row, axis] < 0)
-
-
 def _profile(voxels: np.ndarray, affine: np.ndarray, row: int) -> np.ndarray:
-    """Counts of ``voxels`` (bool) per slice along the patient's axis ``row``, in its direction."""
-    axis, backwards = _patient_axis(affine, row)
+    """Counts of ``voxels`` (bool) per slice along the patient's RAS+ axis ``row`` (0: x to the right,
+    2: z up), in its direction: the array axis nearest it by nibabel's ``io_orientation``."""
+    from nibabel.orientations import io_orientation
+
+    orientation = io_orientation(np.asarray(affine, dtype=np.float64))
+    axis = int(np.flatnonzero(orientation[:, 0] == row)[0])
     counts = voxels.sum(axis=tuple(a for a in range(3) if a != axis))
-    return counts[::-1] if backwards else counts
+    return counts[::-1] if orientation[axis, 1] < 0 else counts
 
 
 def error_sites(mask: np.ndarray, given: np.ndarray, affine: np.ndarray, band: int = 3) -> dict:

@@ -197,7 +197,8 @@ class Anatomy:
         return lo, hi
 
 
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
+def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """One draw from U(lo, hi) as a Python float (every draw of the phantom's shapes goes through it)."""
     return float(rng.uniform(lo, hi))
 
 
@@ -205,26 +206,26 @@ def draw_signals(rng: np.random.Generator) -> Signals:
     """Tissue signals within PHANTOM.md's ranges."""
     excreted = rng.random() < 0.5  # contrast already excreted into the bile?
     return Signals(
-        fat=_u(rng, 0.15, 0.3), fat_edge=_u(rng, 0.05, 0.3), muscle=_u(rng, 0.35, 0.5),
-        visceral=_u(rng, 0.15, 0.3), blood=_u(rng, 0.3, 0.5),
-        bile=_u(rng, 0.8, 1.3) if excreted else _u(rng, 0.2, 0.45),
-        gallbladder=_u(rng, 0.5, 1.2) if excreted and rng.random() < 0.5 else _u(rng, 0.2, 0.4),
-        spleen=_u(rng, 0.45, 0.65), kidney_cortex=_u(rng, 0.6, 0.8), kidney_medulla=_u(rng, 0.5, 1.2),
-        bone=_u(rng, 0.45, 0.6), disc=_u(rng, 0.35, 0.45), csf=_u(rng, 0.1, 0.2), heart=_u(rng, 0.3, 0.45),
-        stomach=_u(rng, 0.1, 0.4), bowel=_u(rng, 0.25, 0.5),
+        fat=uniform(rng, 0.15, 0.3), fat_edge=uniform(rng, 0.05, 0.3), muscle=uniform(rng, 0.35, 0.5),
+        visceral=uniform(rng, 0.15, 0.3), blood=uniform(rng, 0.3, 0.5),
+        bile=uniform(rng, 0.8, 1.3) if excreted else uniform(rng, 0.2, 0.45),
+        gallbladder=uniform(rng, 0.5, 1.2) if excreted and rng.random() < 0.5 else uniform(rng, 0.2, 0.4),
+        spleen=uniform(rng, 0.45, 0.65), kidney_cortex=uniform(rng, 0.6, 0.8), kidney_medulla=uniform(rng, 0.5, 1.2),
+        bone=uniform(rng, 0.45, 0.6), disc=uniform(rng, 0.35, 0.45), csf=uniform(rng, 0.1, 0.2), heart=uniform(rng, 0.3, 0.45),
+        stomach=uniform(rng, 0.1, 0.4), bowel=uniform(rng, 0.25, 0.5),
     )
 
 
 def draw_anatomy(rng: np.random.Generator, cirrhotic: bool) -> Anatomy:
     """Draw one patient. ``cirrhotic`` livers are smaller, nodular and more heterogeneous."""
-    b_ant = _u(rng, 100, 130)
-    body = Body(a=_u(rng, 140, 180), b_ant=b_ant, b_post=b_ant * _u(rng, 0.85, 1.0),
-                fat_mm=_u(rng, 8, 32), wall_mm=_u(rng, 7, 13))
-    span = _u(rng, 150, 200) * (_u(rng, 0.78, 0.9) if cirrhotic else 1.0)
+    b_ant = uniform(rng, 100, 130)
+    body = Body(a=uniform(rng, 140, 180), b_ant=b_ant, b_post=b_ant * uniform(rng, 0.85, 1.0),
+                fat_mm=uniform(rng, 8, 32), wall_mm=uniform(rng, 7, 13))
+    span = uniform(rng, 150, 200) * (uniform(rng, 0.78, 0.9) if cirrhotic else 1.0)
     spine = _draw_spine(rng, body, span)
-    diaphragm = Diaphragm(right=(_u(rng, 40, 70), _u(rng, -20, 10), 0.0),
-                          left=(-_u(rng, 50, 80), _u(rng, -20, 0), -_u(rng, 5, 25)),
-                          curvature=(_u(rng, 110, 150), _u(rng, 80, 110)), thickness=_u(rng, 4, 7))
+    diaphragm = Diaphragm(right=(uniform(rng, 40, 70), uniform(rng, -20, 10), 0.0),
+                          left=(-uniform(rng, 50, 80), uniform(rng, -20, 0), -uniform(rng, 5, 25)),
+                          curvature=(uniform(rng, 110, 150), uniform(rng, 80, 110)), thickness=uniform(rng, 4, 7))
     liver = _draw_liver(rng, body, spine["ivc"], span, cirrhotic)
     organs = _draw_organs(rng, body, diaphragm, spine, span)
     anatomy = Anatomy(body=body, diaphragm=diaphragm, liver=liver, span_mm=span, **spine, **organs,
@@ -235,21 +236,21 @@ def draw_anatomy(rng: np.random.Generator, cirrhotic: bool) -> Anatomy:
 
 def _draw_spine(rng: np.random.Generator, body: Body, span: float) -> dict:
     """Vertebrae, canal and paraspinal muscles, with the aorta and IVC in front of them."""
-    r_v = _u(rng, 16, 21)
-    y_v = -body.b_post + body.fat_mm + _u(rng, 45, 58) + r_v
-    vertebra = Column((0.0, y_v), (r_v * _u(rng, 1.0, 1.2), r_v), (0.0, _u(rng, -0.05, 0.05)))
-    r_a = _u(rng, 9, 13)
-    ivc_x = _u(rng, 20, 32)
+    r_v = uniform(rng, 16, 21)
+    y_v = -body.b_post + body.fat_mm + uniform(rng, 45, 58) + r_v
+    vertebra = Column((0.0, y_v), (r_v * uniform(rng, 1.0, 1.2), r_v), (0.0, uniform(rng, -0.05, 0.05)))
+    r_a = uniform(rng, 9, 13)
+    ivc_x = uniform(rng, 20, 32)
     return {
         "vertebra": vertebra,
-        "canal": Column((0.0, y_v - r_v - 10), (_u(rng, 7, 9), _u(rng, 6, 8)), vertebra.drift),
-        "paraspinal": tuple(Ellipsoid((side * _u(rng, 24, 32), y_v - r_v - _u(rng, 22, 30), -span / 2),
-                                      (_u(rng, 18, 26), _u(rng, 16, 22), 1000.0)) for side in (-1, 1)),
-        "disc_period": _u(rng, 28, 34), "disc_phase": _u(rng, 0, 34),
-        "aorta": Column((-_u(rng, 10, 22), y_v + r_v + r_a + _u(rng, 2, 8)), (r_a, r_a),
-                        (_u(rng, -0.05, 0.05), _u(rng, -0.05, 0.05))),
-        "ivc": Column((ivc_x, y_v + r_v + _u(rng, 12, 24)), (_u(rng, 11, 15), _u(rng, 8, 12)),
-                      (_u(rng, -0.05, 0.05), _u(rng, -0.05, 0.05))),
+        "canal": Column((0.0, y_v - r_v - 10), (uniform(rng, 7, 9), uniform(rng, 6, 8)), vertebra.drift),
+        "paraspinal": tuple(Ellipsoid((side * uniform(rng, 24, 32), y_v - r_v - uniform(rng, 22, 30), -span / 2),
+                                      (uniform(rng, 18, 26), uniform(rng, 16, 22), 1000.0)) for side in (-1, 1)),
+        "disc_period": uniform(rng, 28, 34), "disc_phase": uniform(rng, 0, 34),
+        "aorta": Column((-uniform(rng, 10, 22), y_v + r_v + r_a + uniform(rng, 2, 8)), (r_a, r_a),
+                        (uniform(rng, -0.05, 0.05), uniform(rng, -0.05, 0.05))),
+        "ivc": Column((ivc_x, y_v + r_v + uniform(rng, 12, 24)), (uniform(rng, 11, 15), uniform(rng, 8, 12)),
+                      (uniform(rng, -0.05, 0.05), uniform(rng, -0.05, 0.05))),
         # behind the IVC, around the spine, narrowing upwards: no liver there
         "crus": Ellipsoid((0.3 * ivc_x, y_v - 10, -0.9 * span), (ivc_x + 12, r_v + 28, 1.1 * span)),
     }
@@ -258,68 +259,68 @@ def _draw_spine(rng: np.random.Generator, body: Body, span: float) -> dict:
 def _draw_liver(rng: np.random.Generator, body: Body, ivc: Column, span: float, cirrhotic: bool) -> Liver:
     """Right lobe against the right wall, left lobe across the midline in front, caudate by the IVC."""
     half = body.cavity_half_width
-    shrink = _u(rng, 0.78, 0.9) if cirrhotic else 1.0
-    rx = _u(rng, 0.5, 0.6) * half * shrink
-    right = Ellipsoid((half - rx * _u(rng, 0.85, 1.0), _u(rng, -12, 5), -0.45 * span),
-                      (rx, _u(rng, 0.7, 0.82) * body.b_post * shrink, 0.56 * span))
-    left = Ellipsoid((-_u(rng, 10, 35), _u(rng, 25, 45), -_u(rng, 0.25, 0.35) * span),
-                     (_u(rng, 45, 75) * shrink, _u(rng, 25, 42), _u(rng, 0.18, 0.26) * span),
-                     shapes.rotation_xyz(0.0, 0.0, np.deg2rad(_u(rng, -20, 20))))
-    caudate_scale = _u(rng, 1.2, 1.5) if cirrhotic else 1.0
-    caudate = Ellipsoid((ivc.centre[0] - _u(rng, 8, 16), ivc.centre[1] + _u(rng, 12, 20), -0.3 * span),
+    shrink = uniform(rng, 0.78, 0.9) if cirrhotic else 1.0
+    rx = uniform(rng, 0.5, 0.6) * half * shrink
+    right = Ellipsoid((half - rx * uniform(rng, 0.85, 1.0), uniform(rng, -12, 5), -0.45 * span),
+                      (rx, uniform(rng, 0.7, 0.82) * body.b_post * shrink, 0.56 * span))
+    left = Ellipsoid((-uniform(rng, 10, 35), uniform(rng, 25, 45), -uniform(rng, 0.25, 0.35) * span),
+                     (uniform(rng, 45, 75) * shrink, uniform(rng, 25, 42), uniform(rng, 0.18, 0.26) * span),
+                     shapes.rotation_xyz(0.0, 0.0, np.deg2rad(uniform(rng, -20, 20))))
+    caudate_scale = uniform(rng, 1.2, 1.5) if cirrhotic else 1.0
+    caudate = Ellipsoid((ivc.centre[0] - uniform(rng, 8, 16), ivc.centre[1] + uniform(rng, 12, 20), -0.3 * span),
                         (22 * caudate_scale, 18 * caudate_scale, 0.2 * span))
     return Liver(
         right=right, left=left, caudate=caudate,
-        shape_wave=WaveField.draw(rng, 6, (80, 220), _u(rng, 3, 8)),
-        nodules=WaveField.draw(rng, 6, (15, 35), _u(rng, 0.7, 1.3)) if cirrhotic else None,
-        cirrhotic=cirrhotic, base_signal=_u(rng, 0.85, 0.95) if cirrhotic else 1.0,
-        texture_sd=_u(rng, 0.015, 0.03), nodule_sd=_u(rng, 0.025, 0.05) if cirrhotic else 0.0)
+        shape_wave=WaveField.draw(rng, 6, (80, 220), uniform(rng, 3, 8)),
+        nodules=WaveField.draw(rng, 6, (15, 35), uniform(rng, 0.7, 1.3)) if cirrhotic else None,
+        cirrhotic=cirrhotic, base_signal=uniform(rng, 0.85, 0.95) if cirrhotic else 1.0,
+        texture_sd=uniform(rng, 0.015, 0.03), nodule_sd=uniform(rng, 0.025, 0.05) if cirrhotic else 0.0)
 
 
 def _draw_organs(rng: np.random.Generator, body: Body, diaphragm: Diaphragm, spine: dict, span: float) -> dict:
     """Heart, spleen, kidneys, stomach, bowel loops and gallbladder."""
     half = body.cavity_half_width
     y_v = spine["vertebra"].centre[1]
-    z_kidney = -_u(rng, 0.85, 1.0) * span
-    heart = Ellipsoid((-_u(rng, 20, 40), _u(rng, 25, 45), diaphragm.left[2] + _u(rng, 45, 60)),
-                      (_u(rng, 55, 70), _u(rng, 45, 55), _u(rng, 50, 60)))
-    spleen = Ellipsoid((-(half - _u(rng, 30, 42)), y_v + _u(rng, -10, 15), -_u(rng, 0.2, 0.4) * span),
-                       (_u(rng, 20, 30), _u(rng, 45, 65), _u(rng, 40, 60)),
-                       shapes.rotation_xyz(0.0, 0.0, np.deg2rad(_u(rng, -60, -30))))
+    z_kidney = -uniform(rng, 0.85, 1.0) * span
+    heart = Ellipsoid((-uniform(rng, 20, 40), uniform(rng, 25, 45), diaphragm.left[2] + uniform(rng, 45, 60)),
+                      (uniform(rng, 55, 70), uniform(rng, 45, 55), uniform(rng, 50, 60)))
+    spleen = Ellipsoid((-(half - uniform(rng, 30, 42)), y_v + uniform(rng, -10, 15), -uniform(rng, 0.2, 0.4) * span),
+                       (uniform(rng, 20, 30), uniform(rng, 45, 65), uniform(rng, 40, 60)),
+                       shapes.rotation_xyz(0.0, 0.0, np.deg2rad(uniform(rng, -60, -30))))
     kidneys = tuple(
-        Ellipsoid((side * _u(rng, 60, 75), y_v - _u(rng, 0, 10), z_kidney + (side < 0) * _u(rng, 10, 25)),
-                  (_u(rng, 22, 28), _u(rng, 28, 34), _u(rng, 45, 58)),
-                  shapes.rotation_xyz(0.0, np.deg2rad(_u(rng, -10, 10)), np.deg2rad(side * _u(rng, 20, 40))))
+        Ellipsoid((side * uniform(rng, 60, 75), y_v - uniform(rng, 0, 10), z_kidney + (side < 0) * uniform(rng, 10, 25)),
+                  (uniform(rng, 22, 28), uniform(rng, 28, 34), uniform(rng, 45, 58)),
+                  shapes.rotation_xyz(0.0, np.deg2rad(uniform(rng, -10, 10)), np.deg2rad(side * uniform(rng, 20, 40))))
         for side in (1, -1))
     right_kidney = kidneys[0]
     renal_fossa = Ellipsoid((right_kidney.centre[0], right_kidney.centre[1] - 30, right_kidney.centre[2]),
                             (34.0, 62.0, right_kidney.radii[2] + 4))
     stomach, gas_y = None, 0.0
     if rng.random() < 0.85:
-        stomach = Ellipsoid((-_u(rng, 30, 60), _u(rng, 10, 45), -_u(rng, 0.2, 0.45) * span),
-                            (_u(rng, 28, 48), _u(rng, 22, 38), _u(rng, 35, 55)))
-        gas_y = stomach.centre[1] + _u(rng, 0.3, 0.9) * stomach.radii[1]
+        stomach = Ellipsoid((-uniform(rng, 30, 60), uniform(rng, 10, 45), -uniform(rng, 0.2, 0.45) * span),
+                            (uniform(rng, 28, 48), uniform(rng, 22, 38), uniform(rng, 35, 55)))
+        gas_y = stomach.centre[1] + uniform(rng, 0.3, 0.9) * stomach.radii[1]
     n_bowel = int(rng.integers(6, 16))
-    bowel = tuple(Ellipsoid((_u(rng, -half + 20, half - 20), _u(rng, -20, body.b_ant - 45),
-                             _u(rng, -span - 70, -0.55 * span)), tuple(rng.uniform(10, 22, 3)))
+    bowel = tuple(Ellipsoid((uniform(rng, -half + 20, half - 20), uniform(rng, -20, body.b_ant - 45),
+                             uniform(rng, -span - 70, -0.55 * span)), tuple(rng.uniform(10, 22, 3)))
                   for _ in range(n_bowel))
     bowel_gas = tuple(bool(g) for g in rng.random(n_bowel) < 0.2)
     gallbladder = None
     if rng.random() < 0.8:
-        gallbladder = Ellipsoid((_u(rng, 25, 50), _u(rng, 35, 60), -_u(rng, 0.55, 0.72) * span),
-                                (_u(rng, 12, 19), _u(rng, 12, 19), _u(rng, 26, 42)),
-                                shapes.rotation_xyz(np.deg2rad(_u(rng, 15, 40)), np.deg2rad(_u(rng, -20, 20)), 0.0))
+        gallbladder = Ellipsoid((uniform(rng, 25, 50), uniform(rng, 35, 60), -uniform(rng, 0.55, 0.72) * span),
+                                (uniform(rng, 12, 19), uniform(rng, 12, 19), uniform(rng, 26, 42)),
+                                shapes.rotation_xyz(np.deg2rad(uniform(rng, 15, 40)), np.deg2rad(uniform(rng, -20, 20)), 0.0))
     return {"heart": heart, "spleen": spleen, "kidneys": kidneys, "renal_fossa": renal_fossa, "stomach": stomach,
             "stomach_gas_y": gas_y, "bowel": bowel, "bowel_gas": bowel_gas, "gallbladder": gallbladder}
 
 
 def _draw_vessels(rng: np.random.Generator, ivc: Column, span: float) -> dict:
     """Portal trunk from the confluence to the hilum, portal trees, hepatic veins from the IVC."""
-    hilum = np.array([ivc.centre[0] + _u(rng, 5, 20), ivc.centre[1] + _u(rng, 30, 45), -_u(rng, 0.45, 0.55) * span])
-    confluence = np.array([_u(rng, 0, 15), ivc.centre[1] + _u(rng, 25, 40), -_u(rng, 0.75, 0.9) * span])
-    r_pv = _u(rng, 6, 8)
-    vein_root = np.array([ivc.centre[0], ivc.centre[1], -_u(rng, 0.08, 0.15) * span])
-    r_hv = _u(rng, 5.0, 7.0)
+    hilum = np.array([ivc.centre[0] + uniform(rng, 5, 20), ivc.centre[1] + uniform(rng, 30, 45), -uniform(rng, 0.45, 0.55) * span])
+    confluence = np.array([uniform(rng, 0, 15), ivc.centre[1] + uniform(rng, 25, 40), -uniform(rng, 0.75, 0.9) * span])
+    r_pv = uniform(rng, 6, 8)
+    vein_root = np.array([ivc.centre[0], ivc.centre[1], -uniform(rng, 0.08, 0.15) * span])
+    r_hv = uniform(rng, 5.0, 7.0)
     return {
         "portal_trunk": Tube(tuple(confluence), tuple(hilum), r_pv, r_pv * 0.9),
         "portal": (grow_tree(rng, hilum, (1.0, -0.25, 0.15), r_pv * 0.8, 35.0)

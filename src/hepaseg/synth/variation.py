@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 
 from . import shapes
-from .anatomy import Anatomy, Ellipsoid
+from .anatomy import Anatomy, Ellipsoid, uniform
 from .vessels import Tube, grow_tree
 
 # left lobe: centre x (mm left of the midline), centre y (anterior), centre z (fraction of the span
@@ -34,10 +34,6 @@ PERICARDIAL_FAT_MM = (1.0, 8.0)
 LUNG_TREES = 2  # per lung
 
 
-def _u(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    return float(rng.uniform(*bounds))
-
-
 def vary_anatomy(rng: np.random.Generator, anat: Anatomy) -> Anatomy:
     """``anat`` with a redrawn left lobe, a heart with chambers and pericardial fat, and lung vessels.
 
@@ -46,19 +42,20 @@ def vary_anatomy(rng: np.random.Generator, anat: Anatomy) -> Anatomy:
     """
     span, shrink = anat.span_mm, 0.85 if anat.liver.cirrhotic else 1.0
     g = LEFT_LOBE
-    left = Ellipsoid((-_u(rng, g["x"]), _u(rng, g["y"]), -_u(rng, g["z"]) * span),
-                     (_u(rng, g["rx"]) * shrink, _u(rng, g["ry"]) * shrink, _u(rng, g["rz"]) * span),
-                     shapes.rotation_xyz(0.0, np.deg2rad(_u(rng, g["tilt"])), np.deg2rad(_u(rng, g["turn"]))))
+    left = Ellipsoid((-uniform(rng, *g["x"]), uniform(rng, *g["y"]), -uniform(rng, *g["z"]) * span),
+                     (uniform(rng, *g["rx"]) * shrink, uniform(rng, *g["ry"]) * shrink, uniform(rng, *g["rz"]) * span),
+                     shapes.rotation_xyz(0.0, np.deg2rad(uniform(rng, *g["tilt"])),
+                                         np.deg2rad(uniform(rng, *g["turn"]))))
     heart = anat.heart
     pools = tuple(
-        Ellipsoid((heart.centre[0] + side * _u(rng, (0.2, 0.35)) * heart.radii[0],
-                   heart.centre[1] + _u(rng, (-0.15, 0.15)) * heart.radii[1],
-                   heart.centre[2] + _u(rng, (-0.1, 0.2)) * heart.radii[2]),
-                  (_u(rng, (0.3, 0.45)) * heart.radii[0], _u(rng, (0.45, 0.65)) * heart.radii[1],
-                   _u(rng, (0.5, 0.7)) * heart.radii[2]))
+        Ellipsoid((heart.centre[0] + side * uniform(rng, 0.2, 0.35) * heart.radii[0],
+                   heart.centre[1] + uniform(rng, -0.15, 0.15) * heart.radii[1],
+                   heart.centre[2] + uniform(rng, -0.1, 0.2) * heart.radii[2]),
+                  (uniform(rng, 0.3, 0.45) * heart.radii[0], uniform(rng, 0.45, 0.65) * heart.radii[1],
+                   uniform(rng, 0.5, 0.7) * heart.radii[2]))
         for side in (-1, 1))
     return dataclasses.replace(anat, liver=dataclasses.replace(anat.liver, left=left), heart_blood=pools,
-                               pericardial_fat_mm=_u(rng, PERICARDIAL_FAT_MM), lung_vessels=_lung_trees(rng, anat))
+                               pericardial_fat_mm=uniform(rng, *PERICARDIAL_FAT_MM), lung_vessels=_lung_trees(rng, anat))
 
 
 def _lung_trees(rng: np.random.Generator, anat: Anatomy) -> tuple[Tube, ...]:
@@ -66,7 +63,8 @@ def _lung_trees(rng: np.random.Generator, anat: Anatomy) -> tuple[Tube, ...]:
     tubes: tuple[Tube, ...] = ()
     for dome, side in ((anat.diaphragm.right, 1.0), (anat.diaphragm.left, -1.0)):
         for _ in range(LUNG_TREES):
-            root = (side * _u(rng, (30, 55)), _u(rng, (-15, 20)), dome[2] + _u(rng, (40, 70)))
-            direction = (side * _u(rng, (0.3, 0.9)), _u(rng, (-0.6, 0.6)), -1.0)
-            tubes += grow_tree(rng, root, direction, _u(rng, (3.0, 5.0)), _u(rng, (25, 40)), min_radius=0.8, max_depth=5)
+            root = (side * uniform(rng, 30, 55), uniform(rng, -15, 20), dome[2] + uniform(rng, 40, 70))
+            direction = (side * uniform(rng, 0.3, 0.9), uniform(rng, -0.6, 0.6), -1.0)
+            tubes += grow_tree(rng, root, direction, uniform(rng, 3.0, 5.0), uniform(rng, 25, 40),
+                               min_radius=0.8, max_depth=5)
     return tubes
